@@ -1,0 +1,217 @@
+//! One error model for the whole system.
+//!
+//! Every service error says which [`ErrorKind`] it is. The kind decides, from
+//! ONE table, the HTTP status and problem type at the public edge and the gRPC
+//! code inside, so a `NotFound` in the catalog is a gRPC `NOT_FOUND` on the wire
+//! and a 404 `application/problem+json` (RFC 9457) at the gateway.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use tonic::Code;
+
+/// What went wrong, in terms every transport can express.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    InvalidArgument,
+    NotFound,
+    AlreadyExists,
+    Conflict,
+    Unauthenticated,
+    PermissionDenied,
+    /// Edge only: the request body is larger than allowed.
+    PayloadTooLarge,
+    /// Edge only: the request URI is longer than allowed.
+    UriTooLong,
+    /// Edge only: the route exists but not for this method.
+    MethodNotAllowed,
+    RateLimited,
+    NotImplemented,
+    Unavailable,
+    DeadlineExceeded,
+    Internal,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    http: u16,
+    grpc: Code,
+    slug: &'static str,
+    title: &'static str,
+}
+
+impl ErrorKind {
+    /// Every kind, in table order. Reading a gRPC code back to a kind takes
+    /// the FIRST kind with that code, so edge-only kinds come last.
+    pub const ALL: [ErrorKind; 14] = [
+        Self::InvalidArgument,
+        Self::NotFound,
+        Self::AlreadyExists,
+        Self::Conflict,
+        Self::Unauthenticated,
+        Self::PermissionDenied,
+        Self::RateLimited,
+        Self::NotImplemented,
+        Self::Unavailable,
+        Self::DeadlineExceeded,
+        Self::Internal,
+        Self::PayloadTooLarge,
+        Self::UriTooLong,
+        Self::MethodNotAllowed,
+    ];
+
+    /// The one mapping: kind → HTTP status, gRPC code, problem type, title.
+    const fn row(self) -> Row {
+        let (http, grpc, slug, title) = match self {
+            Self::InvalidArgument => (400, Code::InvalidArgument, "invalid-argument", "The request is not valid"),
+            Self::NotFound => (404, Code::NotFound, "not-found", "Not found"),
+            Self::AlreadyExists => (409, Code::AlreadyExists, "already-exists", "Already exists"),
+            Self::Conflict => (409, Code::FailedPrecondition, "conflict", "Conflicts with the current state"),
+            Self::Unauthenticated => (401, Code::Unauthenticated, "unauthenticated", "Authentication required"),
+            Self::PermissionDenied => (403, Code::PermissionDenied, "forbidden", "Not allowed"),
+            Self::RateLimited => (429, Code::ResourceExhausted, "rate-limited", "Too many requests"),
+            Self::NotImplemented => (501, Code::Unimplemented, "not-implemented", "Not implemented"),
+            Self::Unavailable => (503, Code::Unavailable, "unavailable", "Service unavailable"),
+            Self::DeadlineExceeded => (504, Code::DeadlineExceeded, "deadline-exceeded", "Upstream deadline exceeded"),
+            Self::Internal => (500, Code::Internal, "internal", "Internal error"),
+            Self::PayloadTooLarge => (413, Code::InvalidArgument, "payload-too-large", "Request too large"),
+            Self::UriTooLong => (414, Code::InvalidArgument, "uri-too-long", "Request URI too long"),
+            Self::MethodNotAllowed => (405, Code::Unimplemented, "method-not-allowed", "Method not allowed"),
+        };
+        Row { http, grpc, slug, title }
+    }
+}
+
+/// Problem types are URIs; this prefix is stable and documented in `docs/api.md`.
+pub const PROBLEM_TYPE_BASE: &str = "https://emporium.example/problems/";
+
+impl ErrorKind {
+    pub fn http_status(self) -> StatusCode {
+        StatusCode::from_u16(self.row().http).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    pub fn grpc_code(self) -> Code {
+        self.row().grpc
+    }
+
+    /// The stable problem `type` URI.
+    pub fn problem_type(self) -> String {
+        format!("{PROBLEM_TYPE_BASE}{}", self.row().slug)
+    }
+
+    pub fn title(self) -> &'static str {
+        self.row().title
+    }
+
+    /// The kind a gRPC status code stands for. Codes no service sends on
+    /// purpose (`Unknown`, `DataLoss`, …) are internal errors.
+    pub fn from_grpc(code: Code) -> Self {
+        match code {
+            Code::Cancelled => Self::Unavailable,
+            Code::Aborted => Self::Conflict,
+            Code::OutOfRange => Self::InvalidArgument,
+            code => Self::ALL.into_iter().find(|k| k.row().grpc == code).unwrap_or(Self::Internal),
+        }
+    }
+
+    /// Whether the detail text may be shown to a caller. Internal errors keep
+    /// their detail in the logs.
+    pub fn is_public(self) -> bool {
+        self != Self::Internal
+    }
+}
+
+/// Builds the gRPC status for an error of `kind`; internal details are
+/// replaced by a generic message (the caller logs them).
+pub fn status(kind: ErrorKind, message: impl Into<String>) -> tonic::Status {
+    let message = if kind.is_public() { message.into() } else { "internal error".to_owned() };
+    tonic::Status::new(kind.grpc_code(), message)
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+}
+
+impl Problem {
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        let detail = if kind.is_public() { detail.into() } else { "An internal error occurred.".to_owned() };
+        Self {
+            type_: kind.problem_type(),
+            title: kind.title().to_owned(),
+            status: kind.http_status().as_u16(),
+            detail: Some(detail),
+            instance: None,
+        }
+    }
+
+    /// The problem for a gRPC status returned by an upstream service.
+    pub fn from_status(status: &tonic::Status) -> Self {
+        Self::new(ErrorKind::from_grpc(status.code()), status.message())
+    }
+
+    pub fn with_instance(mut self, instance: impl Into<String>) -> Self {
+        self.instance = Some(instance.into());
+        self
+    }
+}
+
+/// The media type of problem documents.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_kinds_round_trip_through_grpc_codes() {
+        let service_kinds = &ErrorKind::ALL[..ErrorKind::ALL.len() - 3];
+        for &kind in service_kinds {
+            assert_eq!(ErrorKind::from_grpc(kind.grpc_code()), kind, "{kind:?}");
+        }
+        let mut codes: Vec<_> = service_kinds.iter().map(|k| k.grpc_code() as i32).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), service_kinds.len(), "two service kinds share a gRPC code");
+        assert_eq!(ErrorKind::from_grpc(Code::Unknown), ErrorKind::Internal);
+        assert_eq!(ErrorKind::from_grpc(Code::DataLoss), ErrorKind::Internal);
+    }
+
+    #[test]
+    fn statuses_map_to_problems_with_stable_types() {
+        let p = Problem::from_status(&tonic::Status::not_found("product 42 does not exist"));
+        assert_eq!(p.status, 404);
+        assert_eq!(p.type_, "https://emporium.example/problems/not-found");
+        assert_eq!(p.detail.as_deref(), Some("product 42 does not exist"));
+        let p = Problem::from_status(&tonic::Status::unavailable("x"));
+        assert_eq!(p.status, 503);
+        let p = Problem::from_status(&tonic::Status::deadline_exceeded("x"));
+        assert_eq!(p.status, 504);
+    }
+
+    #[test]
+    fn internal_details_are_not_shown() {
+        let p = Problem::new(ErrorKind::Internal, "connection string postgres://secret");
+        assert!(!p.detail.unwrap().contains("secret"));
+        let s = status(ErrorKind::Internal, "disk on fire at /var/lib");
+        assert_eq!(s.message(), "internal error");
+    }
+}

@@ -1,0 +1,262 @@
+//! gRPC servers and clients.
+//!
+//! [`serve`] runs a tonic server that always carries the standard health
+//! protocol (`grpc.health.v1`, following the service's [`Health`]) and server
+//! reflection, and wraps every call in [`ObserveLayer`]: trace context from
+//! `traceparent` metadata, a `grpc.request` span, RED metrics, and the
+//! configured fault injection. [`channel`] builds a client channel with the
+//! timeouts and keep-alives every caller should have.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic::transport::{Channel, Endpoint, Server};
+use tonic_health::ServingStatus;
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::config::{ConfigError, Duration as ConfigDuration};
+use crate::health::State as Life;
+use crate::{Health, Metrics, TraceContext};
+
+/// Deliberate faults, for resilience demos and drain tests. Off by default.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Added to every call of the service's own API (not health, not reflection).
+    pub latency: Option<ConfigDuration>,
+}
+
+/// What a gRPC server is made of besides its routes.
+#[derive(Debug, Clone)]
+pub struct ServerParts {
+    /// Fully-qualified service names reported by the health protocol, e.g.
+    /// `emporium.catalog.v1.CatalogService`; `""` (the whole server) is implied.
+    pub service_names: &'static [&'static str],
+    /// Encoded `FileDescriptorSet` for reflection.
+    pub descriptor_set: &'static [u8],
+    pub health: Health,
+    pub metrics: Arc<Metrics>,
+    pub faults: Faults,
+}
+
+/// Serves `routes` on `listener` until `stop` is cancelled, then lets calls
+/// in flight finish (the caller bounds that with its drain deadline).
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    parts: ServerParts,
+    stop: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    tokio::spawn(mirror_health(parts.health.clone(), reporter, parts.service_names));
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(parts.descriptor_set)
+        .build_v1();
+    let layer = ObserveLayer { metrics: parts.metrics, latency: parts.faults.latency.map(ConfigDuration::get) };
+    let mut server = Server::builder().layer(layer);
+    let router = server.add_routes(routes).add_service(health_service);
+    let router = match reflection {
+        Ok(reflection) => router.add_service(reflection),
+        Err(e) => {
+            tracing::warn!(error = %e, "gRPC reflection disabled: bad descriptor set");
+            router
+        }
+    };
+    router
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
+        .await
+}
+
+/// Keeps the gRPC health status equal to the service's readiness.
+async fn mirror_health(health: Health, reporter: tonic_health::server::HealthReporter, names: &'static [&'static str]) {
+    let mut states = health.subscribe();
+    loop {
+        let status = match *states.borrow_and_update() {
+            Life::Ready => ServingStatus::Serving,
+            Life::Starting | Life::Draining => ServingStatus::NotServing,
+        };
+        reporter.set_service_status("", status).await;
+        for name in names {
+            reporter.set_service_status(*name, status).await;
+        }
+        if states.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Trace context, span, metrics and fault injection around every gRPC call.
+#[derive(Debug, Clone)]
+pub struct ObserveLayer {
+    metrics: Arc<Metrics>,
+    latency: Option<Duration>,
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe { inner, metrics: self.metrics.clone(), latency: self.latency }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Observe<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+    latency: Option<Duration>,
+}
+
+impl<S, B, RB> Service<http::Request<B>> for Observe<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The clone that was polled ready is the one that must be called.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let method = request.uri().path().to_owned();
+        let trace = TraceContext::for_incoming(request.headers());
+        request.extensions_mut().insert(trace);
+        let infrastructure = method.starts_with("/grpc.");
+        let latency = if infrastructure { None } else { self.latency };
+        let metrics = self.metrics.clone();
+        let span = tracing::info_span!(
+            "grpc.request",
+            rpc.method = %method,
+            trace_id = %trace.trace_id(),
+            span_id = %trace.span_id(),
+        );
+        let call = async move {
+            let started = Instant::now();
+            if let Some(latency) = latency {
+                tokio::time::sleep(latency).await;
+            }
+            let result = inner.call(request).await;
+            let code = match &result {
+                Ok(response) => response_code(response.headers()),
+                Err(_) => tonic::Code::Unknown,
+            };
+            let elapsed = started.elapsed();
+            metrics.record_grpc(&method, code, elapsed);
+            if !infrastructure {
+                tracing::info!(grpc.code = ?code, elapsed_ms = elapsed.as_secs_f64() * 1e3, "call finished");
+            }
+            result
+        };
+        Box::pin(call.instrument(span)) as Pin<Box<_>>
+    }
+}
+
+/// A unary call that failed answers with `grpc-status` in the headers
+/// (trailers-only); a successful one sends headers without it and the status
+/// `0` in the trailers. Streams that fail after their first message are
+/// counted as OK here.
+fn response_code(headers: &http::HeaderMap) -> tonic::Code {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<i32>().ok())
+        .map_or(tonic::Code::Ok, tonic::Code::from_i32)
+}
+
+/// How a client reaches an upstream service.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    /// `http://host:port` of the service's gRPC port.
+    pub url: String,
+    /// Deadline of every call.
+    #[serde(default = "default_call_timeout")]
+    pub timeout: ConfigDuration,
+    /// Bound on establishing a connection; a stopped service fails fast.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: ConfigDuration,
+}
+
+fn default_call_timeout() -> ConfigDuration {
+    ConfigDuration::from_secs(2)
+}
+
+fn default_connect_timeout() -> ConfigDuration {
+    ConfigDuration::from_millis(500)
+}
+
+impl Upstream {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), timeout: default_call_timeout(), connect_timeout: default_connect_timeout() }
+    }
+}
+
+/// A lazily-connecting channel to `upstream`: creating it never blocks, and a
+/// call to an unreachable service fails within the connect timeout. Callers
+/// put `upstream.timeout` on each call (see [`call`]), so the deadline travels
+/// to the server as `grpc-timeout`.
+pub fn channel(key: &str, upstream: &Upstream) -> Result<Channel, ConfigError> {
+    let endpoint = Endpoint::from_shared(upstream.url.clone())
+        .map_err(|e| ConfigError::invalid(format!("{key}.url"), format!("`{}`: {e}", upstream.url)))?;
+    Ok(endpoint
+        .connect_timeout(upstream.connect_timeout.get())
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(false)
+        .connect_lazy())
+}
+
+/// An upstream call that failed.
+#[derive(Debug)]
+pub enum CallError {
+    /// The deadline passed before an answer came.
+    DeadlineExceeded,
+    /// The upstream answered with an error status (or could not be reached).
+    Status(tonic::Status),
+}
+
+/// Makes one unary call with a deadline: the deadline is sent as
+/// `grpc-timeout`, the trace context as `traceparent`, and the call is
+/// abandoned when the deadline passes.
+pub async fn call<Req, Resp, F, Fut>(
+    deadline: Duration,
+    trace: &TraceContext,
+    message: Req,
+    f: F,
+) -> Result<Resp, CallError>
+where
+    F: FnOnce(tonic::Request<Req>) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+{
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(deadline);
+    trace.child().inject(&mut request);
+    let started = Instant::now();
+    match tokio::time::timeout(deadline, f(request)).await {
+        Err(_) => Err(CallError::DeadlineExceeded),
+        Ok(Ok(response)) => Ok(response.into_inner()),
+        // tonic's own timer for `grpc-timeout` reports CANCELLED.
+        Ok(Err(status)) if status.code() == tonic::Code::Cancelled && started.elapsed() >= deadline => {
+            Err(CallError::DeadlineExceeded)
+        }
+        Ok(Err(status)) => Err(CallError::Status(status)),
+    }
+}

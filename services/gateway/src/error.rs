@@ -1,0 +1,61 @@
+//! The gateway's error type: everything a handler can fail with, answered as
+//! `application/problem+json` through the chassis' one mapping.
+
+use axum::response::{IntoResponse, Response};
+use emporium_chassis::grpc::CallError;
+use emporium_chassis::{ErrorKind, Problem};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A parameter the caller sent is wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// An upstream service answered with an error, or could not be reached.
+    #[error("{service}: {status}")]
+    Upstream { service: &'static str, status: tonic::Status },
+    #[error("{0} did not answer within its deadline")]
+    Deadline(&'static str),
+    #[error("the request took longer than {0:?}")]
+    Timeout(std::time::Duration),
+}
+
+impl ApiError {
+    /// Maps a failed upstream call.
+    pub fn upstream(service: &'static str) -> impl FnOnce(CallError) -> Self {
+        move |e| match e {
+            CallError::DeadlineExceeded => Self::Deadline(service),
+            CallError::Status(status) => Self::Upstream { service, status },
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::BadRequest(_) => ErrorKind::InvalidArgument,
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Upstream { status, .. } => ErrorKind::from_grpc(status.code()),
+            Self::Deadline(_) | Self::Timeout(_) => ErrorKind::DeadlineExceeded,
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::Upstream { service, status } => match self.kind() {
+                ErrorKind::Unavailable => format!("The {service} service is unavailable; try again shortly."),
+                _ => status.message().to_owned(),
+            },
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let kind = self.kind();
+        if matches!(kind, ErrorKind::Internal | ErrorKind::Unavailable | ErrorKind::DeadlineExceeded) {
+            tracing::warn!(error = %self, "request failed upstream");
+        }
+        Problem::new(kind, self.detail()).into_response()
+    }
+}
