@@ -28,7 +28,11 @@ use emporium_gateway::GatewayConfig;
 pub const SEED_CATALOG: &str = include_str!("../../../data/catalog.json");
 
 #[derive(Debug, Parser)]
-#[command(name = "emporium", version, about = "Emporium: an online store as Rust microservices")]
+#[command(
+    name = "emporium",
+    version,
+    about = "Emporium: an online store as Rust microservices"
+)]
 struct Cli {
     /// Configuration file (TOML, one table per service).
     #[arg(long, global = true, env = "EMPORIUM_CONFIG", value_name = "FILE")]
@@ -40,7 +44,12 @@ struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 struct DataDir {
     /// Where embedded databases are kept.
-    #[arg(long, env = "EMPORIUM_DATA_DIR", default_value = "emporium-data", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "EMPORIUM_DATA_DIR",
+        default_value = "emporium-data",
+        value_name = "DIR"
+    )]
     data_dir: PathBuf,
 }
 
@@ -99,7 +108,10 @@ fn main() -> ExitCode {
         }
     };
     emporium_chassis::telemetry::init_logging(&settings);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("emporium: cannot start the async runtime: {e}");
@@ -120,7 +132,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
-    let sources = Sources { file: cli.config.as_deref(), env };
+    let sources = Sources {
+        file: cli.config.as_deref(),
+        env,
+    };
     match cli.command {
         Command::Up { data, ephemeral } => up::run(sources, data.data_dir, ephemeral).await,
         Command::Serve { service } => serve(service, sources).await,
@@ -138,12 +153,18 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Import { data, what: ImportWhat::Catalog { file } } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        Command::Import {
+            data,
+            what: ImportWhat::Catalog { file },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
             let config = catalog_config(sources, Some(&data.data_dir), Table::new())?;
             let store = emporium_catalog::Store::connect(config.database_url().expose(), 2)?;
             store.migrate().await.context("catalog migrations")?;
-            let report = import_catalog(&store, &text).await.with_context(|| format!("importing {}", file.display()))?;
+            let report = import_catalog(&store, &text)
+                .await
+                .with_context(|| format!("importing {}", file.display()))?;
             store.close().await;
             eprintln!(
                 "catalog: imported {} categories; products: {} created, {} updated, {} unchanged",
@@ -159,11 +180,16 @@ async fn serve(service: Service, sources: Sources<'_>) -> anyhow::Result<()> {
     match service {
         Service::Catalog => {
             let config = catalog_config(sources, None, Table::new())?;
-            emporium_catalog::CatalogServer::build(config).await?.run(shutdown).await?;
+            emporium_catalog::CatalogServer::build(config)
+                .await?
+                .run(shutdown)
+                .await?;
         }
         Service::Gateway => {
             let config = GatewayConfig::load(Table::new(), sources).map_err(BadConfig)?;
-            emporium_gateway::GatewayServer::build(config)?.run(shutdown).await?;
+            emporium_gateway::GatewayServer::build(config)?
+                .run(shutdown)
+                .await?;
         }
     }
     Ok(())
@@ -171,17 +197,28 @@ async fn serve(service: Service, sources: Sources<'_>) -> anyhow::Result<()> {
 
 /// The catalog's configuration; with a data directory, its database defaults
 /// to a SQLite file there. `base` holds a caller's further defaults.
-fn catalog_config(sources: Sources<'_>, data_dir: Option<&std::path::Path>, mut base: Table) -> anyhow::Result<CatalogConfig> {
+fn catalog_config(
+    sources: Sources<'_>,
+    data_dir: Option<&std::path::Path>,
+    mut base: Table,
+) -> anyhow::Result<CatalogConfig> {
     if let Some(dir) = data_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let mut database = Table::new();
-        database.insert("url".into(), format!("sqlite://{}", dir.join("catalog.db").display()).into());
+        database.insert(
+            "url".into(),
+            format!("sqlite://{}", dir.join("catalog.db").display()).into(),
+        );
         base.insert("database".into(), database.into());
     }
     Ok(CatalogConfig::load(base, sources).map_err(BadConfig)?)
 }
 
-async fn import_catalog(store: &emporium_catalog::Store, text: &str) -> anyhow::Result<emporium_catalog::store::ImportReport> {
+async fn import_catalog(
+    store: &emporium_catalog::Store,
+    text: &str,
+) -> anyhow::Result<emporium_catalog::store::ImportReport> {
     let data = emporium_catalog::import::parse(text)?;
     Ok(store.import(&data.categories, &data.products).await?)
 }

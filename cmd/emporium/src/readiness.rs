@@ -11,12 +11,17 @@ use tokio::net::TcpStream;
 async fn is_ready(addr: SocketAddr) -> bool {
     let probe = async {
         let mut stream = TcpStream::connect(addr).await?;
-        stream.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
+        stream
+            .write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
         let mut head = [0u8; 12];
         stream.read_exact(&mut head).await?;
         Ok::<_, std::io::Error>(head.starts_with(b"HTTP/1.1 200"))
     };
-    matches!(tokio::time::timeout(Duration::from_secs(1), probe).await, Ok(Ok(true)))
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), probe).await,
+        Ok(Ok(true))
+    )
 }
 
 /// Polls every admin address until all are ready or `limit` passes.
@@ -45,7 +50,11 @@ pub async fn wait_all(admin_addrs: &[SocketAddr], limit: Duration) -> bool {
 /// Where to reach a listener bound on a wildcard address from this host.
 pub fn loopback(addr: SocketAddr) -> SocketAddr {
     if addr.ip().is_unspecified() {
-        let ip = if addr.is_ipv6() { std::net::Ipv6Addr::LOCALHOST.into() } else { std::net::Ipv4Addr::LOCALHOST.into() };
+        let ip = if addr.is_ipv6() {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        };
         SocketAddr::new(ip, addr.port())
     } else {
         addr

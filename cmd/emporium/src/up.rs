@@ -18,17 +18,30 @@ use crate::readiness::{loopback, wait_all};
 use crate::{BadConfig, SEED_CATALOG, catalog_config, import_catalog};
 
 fn addr_table(entries: &[(&str, String)]) -> Table {
-    entries.iter().map(|(k, v)| ((*k).to_owned(), toml::Value::String(v.clone()))).collect()
+    entries
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), toml::Value::String(v.clone())))
+        .collect()
 }
 
 pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> anyhow::Result<()> {
     let started = Instant::now();
-    let temp = if ephemeral { Some(tempfile::Builder::new().prefix("emporium-").tempdir()?) } else { None };
+    let temp = if ephemeral {
+        Some(tempfile::Builder::new().prefix("emporium-").tempdir()?)
+    } else {
+        None
+    };
     let data_dir = temp.as_ref().map_or(data_dir, |t| t.path().to_owned());
 
     // `up` gives each service its own admin port unless one was configured.
-    let catalog_config = catalog_config(sources, Some(&data_dir), addr_table(&[("admin_addr", "[::]:9081".into())]))?;
-    let catalog = CatalogServer::build(catalog_config).await.context("starting the catalog")?;
+    let catalog_config = catalog_config(
+        sources,
+        Some(&data_dir),
+        addr_table(&[("admin_addr", "[::]:9081".into())]),
+    )?;
+    let catalog = CatalogServer::build(catalog_config)
+        .await
+        .context("starting the catalog")?;
     seed_if_empty(catalog.store()).await?;
     let catalog_grpc = loopback(catalog.grpc_addr());
 
@@ -40,8 +53,16 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
     let gateway = GatewayServer::build(gateway_config).context("starting the gateway")?;
 
     let rows = [
-        ("gateway", format!("http://{}", display(gateway.http_addr())), gateway.admin_addr()),
-        ("catalog", format!("grpc://{}", display(catalog.grpc_addr())), catalog.admin_addr()),
+        (
+            "gateway",
+            format!("http://{}", display(gateway.http_addr())),
+            gateway.admin_addr(),
+        ),
+        (
+            "catalog",
+            format!("grpc://{}", display(catalog.grpc_addr())),
+            catalog.admin_addr(),
+        ),
     ];
     let admins: Vec<_> = rows.iter().map(|r| r.2).collect();
     let public = format!("http://{}", display(gateway.http_addr()));
@@ -79,13 +100,23 @@ async fn seed_if_empty(store: &emporium_catalog::Store) -> anyhow::Result<()> {
     if store.count_products().await? > 0 || !store.list_categories().await?.is_empty() {
         return Ok(());
     }
-    let report = import_catalog(store, SEED_CATALOG).await.context("seeding the catalog")?;
-    tracing::info!(products = report.created, categories = report.categories, "seeded the empty catalog");
+    let report = import_catalog(store, SEED_CATALOG)
+        .await
+        .context("seeding the catalog")?;
+    tracing::info!(
+        products = report.created,
+        categories = report.categories,
+        "seeded the empty catalog"
+    );
     Ok(())
 }
 
 fn display(addr: std::net::SocketAddr) -> String {
-    if addr.ip().is_unspecified() { format!("localhost:{}", addr.port()) } else { addr.to_string() }
+    if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
 }
 
 fn print_table(
@@ -96,9 +127,21 @@ fn print_table(
     public: &str,
 ) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    let data = if ephemeral { format!("{} (ephemeral)", data_dir.display()) } else { data_dir.display().to_string() };
-    writeln!(out, "\nEmporium is up in {} ms. Data: {data}\n", ready_in.as_millis())?;
-    writeln!(out, "  {:<10} {:<28} {}", "SERVICE", "SERVES", "ADMIN (/livez /readyz /metrics)")?;
+    let data = if ephemeral {
+        format!("{} (ephemeral)", data_dir.display())
+    } else {
+        data_dir.display().to_string()
+    };
+    writeln!(
+        out,
+        "\nEmporium is up in {} ms. Data: {data}\n",
+        ready_in.as_millis()
+    )?;
+    writeln!(
+        out,
+        "  {:<10} {:<28} ADMIN (/livez /readyz /metrics)",
+        "SERVICE", "SERVES"
+    )?;
     for (name, serves, admin) in rows {
         writeln!(out, "  {name:<10} {serves:<28} http://{}", display(*admin))?;
     }

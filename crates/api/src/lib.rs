@@ -5,7 +5,8 @@
 //! every service maps them to its own domain types.
 
 /// Encoded `FileDescriptorSet` of every package, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/emporium_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/emporium_descriptor.bin"));
 
 pub mod catalog {
     pub mod v1 {

@@ -42,13 +42,24 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        state.metrics.render(),
+    )
 }
 
 /// Serves the admin port until `stop` is cancelled.
-pub async fn serve(listener: TcpListener, health: Health, metrics: Arc<Metrics>, stop: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    health: Health,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) {
     let app = router(health, metrics);
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+    {
         tracing::error!(error = %e, "admin server failed");
     }
 }

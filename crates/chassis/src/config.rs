@@ -21,7 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use toml::Table;
 use toml::Value;
 
@@ -33,11 +33,18 @@ pub const EXIT_BAD_CONFIG: i32 = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    ReadFile { path: PathBuf, source: std::io::Error },
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid TOML: {message}")]
     ParseFile { path: PathBuf, message: String },
     #[error("cannot read {var} (from {path}): {source}")]
-    ReadSecret { var: String, path: PathBuf, source: std::io::Error },
+    ReadSecret {
+        var: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid configuration at `{key}`: {message}")]
     Invalid { key: String, message: String },
 }
@@ -45,7 +52,10 @@ pub enum ConfigError {
 impl ConfigError {
     /// An invalid value found by a service's own validation.
     pub fn invalid(key: impl Into<String>, message: impl fmt::Display) -> Self {
-        Self::Invalid { key: key.into(), message: message.to_string() }
+        Self::Invalid {
+            key: key.into(),
+            message: message.to_string(),
+        }
     }
 }
 
@@ -55,7 +65,10 @@ pub trait Env: Send + Sync {
     fn vars(&self) -> Vec<(String, String)>;
 
     fn var(&self, name: &str) -> Option<String> {
-        self.vars().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.vars()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -77,7 +90,11 @@ pub struct MapEnv(pub BTreeMap<String, String>);
 
 impl MapEnv {
     pub fn new<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Self {
-        Self(vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Self(
+            vars.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -96,19 +113,31 @@ pub struct Sources<'a> {
 
 impl fmt::Debug for Sources<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sources").field("file", &self.file).finish_non_exhaustive()
+        f.debug_struct("Sources")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
     }
 }
 
 /// The config file named by `EMPORIUM_CONFIG`, if any.
 pub fn file_from_env(env: &dyn Env) -> Option<PathBuf> {
-    env.var("EMPORIUM_CONFIG").filter(|s| !s.is_empty()).map(PathBuf::from)
+    env.var("EMPORIUM_CONFIG")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Loads section `section` (e.g. `"catalog"`) into `T`, layering `base`, the
 /// file and the environment over `T`'s defaults.
-pub fn load<T: DeserializeOwned>(section: &str, base: Table, sources: Sources<'_>) -> Result<T, ConfigError> {
-    let mut merged = base;
+///
+/// Layers merge key by key, so setting one nested key (e.g.
+/// `EMPORIUM_GATEWAY__CATALOG__TIMEOUT`) keeps the defaults of its siblings.
+pub fn load<T>(section: &str, base: Table, sources: Sources<'_>) -> Result<T, ConfigError>
+where
+    T: DeserializeOwned + Serialize + Default,
+{
+    let mut merged = Table::try_from(T::default())
+        .map_err(|e| ConfigError::invalid(section, format!("defaults do not serialize: {e}")))?;
+    merge(&mut merged, base);
     if let Some(path) = sources.file {
         let file = read_file_section(path, section)?;
         merge(&mut merged, file);
@@ -118,11 +147,16 @@ pub fn load<T: DeserializeOwned>(section: &str, base: Table, sources: Sources<'_
 }
 
 fn read_file_section(path: &Path, section: &str) -> Result<Table, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::ReadFile { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        path: path.to_owned(),
+        source,
+    })?;
     let mut doc: Table = text
         .parse()
-        .map_err(|e: toml::de::Error| ConfigError::ParseFile { path: path.to_owned(), message: e.to_string() })?;
+        .map_err(|e: toml::de::Error| ConfigError::ParseFile {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
     match doc.remove(section) {
         None => Ok(Table::new()),
         Some(Value::Table(t)) => Ok(t),
@@ -133,7 +167,11 @@ fn read_file_section(path: &Path, section: &str) -> Result<Table, ConfigError> {
 /// Turns `EMPORIUM_<SECTION>__A__B=v` into `{a = {b = v}}`.
 fn env_layer(section: &str, env: &dyn Env) -> Result<Table, ConfigError> {
     let prefix = format!("EMPORIUM_{}__", section.to_ascii_uppercase());
-    let mut vars: Vec<_> = env.vars().into_iter().filter(|(k, _)| k.starts_with(&prefix)).collect();
+    let mut vars: Vec<_> = env
+        .vars()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .collect();
     // `X_FILE` and `X` for the same key: the plain value wins, deterministically.
     vars.sort_by(|a, b| b.0.cmp(&a.0));
     let mut table = Table::new();
@@ -142,15 +180,25 @@ fn env_layer(section: &str, env: &dyn Env) -> Result<Table, ConfigError> {
         let (rest, value) = match rest.strip_suffix("_FILE") {
             Some(key) => {
                 let path = PathBuf::from(&raw);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|source| ConfigError::ReadSecret { var: name.clone(), path, source })?;
-                (key, Value::String(text.trim_end_matches(['\n', '\r']).to_owned()))
+                let text =
+                    std::fs::read_to_string(&path).map_err(|source| ConfigError::ReadSecret {
+                        var: name.clone(),
+                        path,
+                        source,
+                    })?;
+                (
+                    key,
+                    Value::String(text.trim_end_matches(['\n', '\r']).to_owned()),
+                )
             }
             None => (rest, typed(&raw)),
         };
         let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
         if path.iter().any(String::is_empty) {
-            return Err(ConfigError::invalid(name, "empty key segment (double `__`?)"));
+            return Err(ConfigError::invalid(
+                name,
+                "empty key segment (double `__`?)",
+            ));
         }
         insert_path(&mut table, &path, value);
     }
@@ -169,14 +217,20 @@ fn typed(raw: &str) -> Value {
 }
 
 fn insert_path(table: &mut Table, path: &[String], value: Value) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut current = table;
     for key in parents {
-        let entry = current.entry(key.clone()).or_insert_with(|| Value::Table(Table::new()));
+        let entry = current
+            .entry(key.clone())
+            .or_insert_with(|| Value::Table(Table::new()));
         if !entry.is_table() {
             *entry = Value::Table(Table::new());
         }
-        let Value::Table(t) = entry else { unreachable!("made a table above") };
+        let Value::Table(t) = entry else {
+            unreachable!("made a table above")
+        };
         current = t;
     }
     current.insert(last.clone(), value);
@@ -197,8 +251,15 @@ pub fn merge(base: &mut Table, over: Table) {
 fn deserialize<T: DeserializeOwned>(section: &str, table: Table) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
         let path = e.path().to_string();
-        let key = if path == "." { section.to_owned() } else { format!("{section}.{path}") };
-        ConfigError::Invalid { key, message: e.into_inner().to_string() }
+        let key = if path == "." {
+            section.to_owned()
+        } else {
+            format!("{section}.{path}")
+        };
+        ConfigError::Invalid {
+            key,
+            message: e.into_inner().to_string(),
+        }
     })
 }
 
@@ -225,29 +286,54 @@ impl std::str::FromStr for Duration {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (digits, unit) = s.split_at(split);
-        let n: u64 = digits.parse().map_err(|_| format!("`{s}` is not a duration like \"250ms\", \"2s\", \"5m\""))?;
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("`{s}` is not a duration like \"250ms\", \"2s\", \"5m\""))?;
         let ms = match unit {
             "ms" => Some(n),
             "s" => n.checked_mul(1_000),
             "m" => n.checked_mul(60_000),
             "h" => n.checked_mul(3_600_000),
-            _ => return Err(format!("`{s}` has no unit; write e.g. \"{n}s\" or \"{n}ms\"")),
+            _ => {
+                return Err(format!(
+                    "`{s}` has no unit; write e.g. \"{n}s\" or \"{n}ms\""
+                ));
+            }
         };
-        ms.map(Self::from_millis).ok_or_else(|| format!("`{s}` is too long"))
+        ms.map(Self::from_millis)
+            .ok_or_else(|| format!("`{s}` is too long"))
     }
 }
 
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 == 0 { write!(f, "{}s", ms / 1000) } else { write!(f, "{ms}ms") }
+        if ms.is_multiple_of(1000) {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        // A bare number (from TOML, or an environment value typed as one)
+        // gets the same "no unit" message as the string "10".
+        match Value::deserialize(d)? {
+            Value::String(s) => s.parse().map_err(serde::de::Error::custom),
+            Value::Integer(i) => i.to_string().parse().map_err(serde::de::Error::custom),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a duration like \"2s\", found {}",
+                other.type_str()
+            ))),
+        }
     }
 }
 
@@ -271,6 +357,13 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Serialized only to layer defaults inside [`load`]; never logged.
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // Accept numbers and booleans too: an all-digit password is still a string.
@@ -278,13 +371,16 @@ impl<'de> Deserialize<'de> for Secret {
             Value::String(s) => Ok(Self(s)),
             Value::Integer(i) => Ok(Self(i.to_string())),
             Value::Boolean(b) => Ok(Self(b.to_string())),
-            other => Err(serde::de::Error::custom(format!("expected a string, found {}", other.type_str()))),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a string, found {}",
+                other.type_str()
+            ))),
         }
     }
 }
 
 /// Settings shared by every service with a database.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `sqlite://path.db` or `postgres://user:password@host/db`; `None`
@@ -297,12 +393,16 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: None, max_connections: 10, migrate_on_start: true }
+        Self {
+            url: None,
+            max_connections: 10,
+            migrate_on_start: true,
+        }
     }
 }
 
 /// How long a stopping service lets in-flight requests finish.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShutdownConfig {
     pub drain_timeout: Duration,
@@ -310,7 +410,9 @@ pub struct ShutdownConfig {
 
 impl Default for ShutdownConfig {
     fn default() -> Self {
-        Self { drain_timeout: Duration::from_secs(20) }
+        Self {
+            drain_timeout: Duration::from_secs(20),
+        }
     }
 }
 
@@ -319,7 +421,7 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
     #[serde(default, deny_unknown_fields)]
     struct Example {
         port: u16,
@@ -328,7 +430,7 @@ mod tests {
         db: Db,
     }
 
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
     #[serde(default, deny_unknown_fields)]
     struct Db {
         url: Option<Secret>,
@@ -338,13 +440,22 @@ mod tests {
 
     impl Default for Example {
         fn default() -> Self {
-            Self { port: 1, name: "default".into(), timeout: Duration::from_secs(2), db: Db::default() }
+            Self {
+                port: 1,
+                name: "default".into(),
+                timeout: Duration::from_secs(2),
+                db: Db::default(),
+            }
         }
     }
 
     impl Default for Db {
         fn default() -> Self {
-            Self { url: None, pool: 5, migrate: true }
+            Self {
+                url: None,
+                pool: 5,
+                migrate: true,
+            }
         }
     }
 
@@ -361,12 +472,27 @@ mod tests {
     #[test]
     fn environment_overrides_file_overrides_base_and_defaults() {
         let mut file = tempfile::NamedTempFile::new().unwrap();
-        writeln!(file, "[example]\nport = 10\nname = \"from-file\"\n[example.db]\npool = 7\n[other]\nx = 1").unwrap();
+        writeln!(
+            file,
+            "[example]\nport = 10\nname = \"from-file\"\n[example.db]\npool = 7\n[other]\nx = 1"
+        )
+        .unwrap();
         let mut base = Table::new();
         base.insert("name".into(), Value::String("from-base".into()));
         base.insert("timeout".into(), Value::String("9s".into()));
-        let env = MapEnv::new([("EMPORIUM_EXAMPLE__PORT", "20"), ("EMPORIUM_EXAMPLE__DB__MIGRATE", "false")]);
-        let got: Example = load("example", base, Sources { file: Some(file.path()), env: &env }).unwrap();
+        let env = MapEnv::new([
+            ("EMPORIUM_EXAMPLE__PORT", "20"),
+            ("EMPORIUM_EXAMPLE__DB__MIGRATE", "false"),
+        ]);
+        let got: Example = load(
+            "example",
+            base,
+            Sources {
+                file: Some(file.path()),
+                env: &env,
+            },
+        )
+        .unwrap();
         assert_eq!(got.port, 20);
         assert_eq!(got.name, "from-file");
         assert_eq!(got.timeout, Duration::from_secs(9));
@@ -393,23 +519,39 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_in_the_error() {
-        let err = load_ex(None, &[("EMPORIUM_EXAMPLE__DB__PORT", "1")]).unwrap_err().to_string();
+        let err = load_ex(None, &[("EMPORIUM_EXAMPLE__DB__PORT", "1")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("example.db"), "{err}");
         assert!(err.contains("unknown field `port`"), "{err}");
     }
 
     #[test]
     fn bad_value_is_named_in_the_error() {
-        let err = load_ex(None, &[("EMPORIUM_EXAMPLE__PORT", "99999")]).unwrap_err().to_string();
+        let err = load_ex(None, &[("EMPORIUM_EXAMPLE__PORT", "99999")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`example.port`"), "{err}");
-        let err = load_ex(None, &[("EMPORIUM_EXAMPLE__TIMEOUT", "10")]).unwrap_err().to_string();
-        assert!(err.contains("`example.timeout`") && err.contains("no unit"), "{err}");
+        let err = load_ex(None, &[("EMPORIUM_EXAMPLE__TIMEOUT", "10")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`example.timeout`") && err.contains("no unit"),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_secret_file_names_the_variable() {
-        let err = load_ex(None, &[("EMPORIUM_EXAMPLE__DB__URL_FILE", "/nonexistent/secret")]).unwrap_err();
-        assert!(err.to_string().contains("EMPORIUM_EXAMPLE__DB__URL_FILE"), "{err}");
+        let err = load_ex(
+            None,
+            &[("EMPORIUM_EXAMPLE__DB__URL_FILE", "/nonexistent/secret")],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("EMPORIUM_EXAMPLE__DB__URL_FILE"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -422,7 +564,10 @@ mod tests {
 
     #[test]
     fn durations_parse_and_print() {
-        assert_eq!("250ms".parse::<Duration>().unwrap(), Duration::from_millis(250));
+        assert_eq!(
+            "250ms".parse::<Duration>().unwrap(),
+            Duration::from_millis(250)
+        );
         assert_eq!("5m".parse::<Duration>().unwrap(), Duration::from_secs(300));
         assert_eq!(Duration::from_secs(3).to_string(), "3s");
         assert!("5".parse::<Duration>().is_err());

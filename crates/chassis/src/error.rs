@@ -63,22 +63,72 @@ impl ErrorKind {
     /// The one mapping: kind → HTTP status, gRPC code, problem type, title.
     const fn row(self) -> Row {
         let (http, grpc, slug, title) = match self {
-            Self::InvalidArgument => (400, Code::InvalidArgument, "invalid-argument", "The request is not valid"),
+            Self::InvalidArgument => (
+                400,
+                Code::InvalidArgument,
+                "invalid-argument",
+                "The request is not valid",
+            ),
             Self::NotFound => (404, Code::NotFound, "not-found", "Not found"),
             Self::AlreadyExists => (409, Code::AlreadyExists, "already-exists", "Already exists"),
-            Self::Conflict => (409, Code::FailedPrecondition, "conflict", "Conflicts with the current state"),
-            Self::Unauthenticated => (401, Code::Unauthenticated, "unauthenticated", "Authentication required"),
+            Self::Conflict => (
+                409,
+                Code::FailedPrecondition,
+                "conflict",
+                "Conflicts with the current state",
+            ),
+            Self::Unauthenticated => (
+                401,
+                Code::Unauthenticated,
+                "unauthenticated",
+                "Authentication required",
+            ),
             Self::PermissionDenied => (403, Code::PermissionDenied, "forbidden", "Not allowed"),
-            Self::RateLimited => (429, Code::ResourceExhausted, "rate-limited", "Too many requests"),
-            Self::NotImplemented => (501, Code::Unimplemented, "not-implemented", "Not implemented"),
+            Self::RateLimited => (
+                429,
+                Code::ResourceExhausted,
+                "rate-limited",
+                "Too many requests",
+            ),
+            Self::NotImplemented => (
+                501,
+                Code::Unimplemented,
+                "not-implemented",
+                "Not implemented",
+            ),
             Self::Unavailable => (503, Code::Unavailable, "unavailable", "Service unavailable"),
-            Self::DeadlineExceeded => (504, Code::DeadlineExceeded, "deadline-exceeded", "Upstream deadline exceeded"),
+            Self::DeadlineExceeded => (
+                504,
+                Code::DeadlineExceeded,
+                "deadline-exceeded",
+                "Upstream deadline exceeded",
+            ),
             Self::Internal => (500, Code::Internal, "internal", "Internal error"),
-            Self::PayloadTooLarge => (413, Code::InvalidArgument, "payload-too-large", "Request too large"),
-            Self::UriTooLong => (414, Code::InvalidArgument, "uri-too-long", "Request URI too long"),
-            Self::MethodNotAllowed => (405, Code::Unimplemented, "method-not-allowed", "Method not allowed"),
+            Self::PayloadTooLarge => (
+                413,
+                Code::InvalidArgument,
+                "payload-too-large",
+                "Request too large",
+            ),
+            Self::UriTooLong => (
+                414,
+                Code::InvalidArgument,
+                "uri-too-long",
+                "Request URI too long",
+            ),
+            Self::MethodNotAllowed => (
+                405,
+                Code::Unimplemented,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
         };
-        Row { http, grpc, slug, title }
+        Row {
+            http,
+            grpc,
+            slug,
+            title,
+        }
     }
 }
 
@@ -110,7 +160,10 @@ impl ErrorKind {
             Code::Cancelled => Self::Unavailable,
             Code::Aborted => Self::Conflict,
             Code::OutOfRange => Self::InvalidArgument,
-            code => Self::ALL.into_iter().find(|k| k.row().grpc == code).unwrap_or(Self::Internal),
+            code => Self::ALL
+                .into_iter()
+                .find(|k| k.row().grpc == code)
+                .unwrap_or(Self::Internal),
         }
     }
 
@@ -124,7 +177,11 @@ impl ErrorKind {
 /// Builds the gRPC status for an error of `kind`; internal details are
 /// replaced by a generic message (the caller logs them).
 pub fn status(kind: ErrorKind, message: impl Into<String>) -> tonic::Status {
-    let message = if kind.is_public() { message.into() } else { "internal error".to_owned() };
+    let message = if kind.is_public() {
+        message.into()
+    } else {
+        "internal error".to_owned()
+    };
     tonic::Status::new(kind.grpc_code(), message)
 }
 
@@ -143,7 +200,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        let detail = if kind.is_public() { detail.into() } else { "An internal error occurred.".to_owned() };
+        let detail = if kind.is_public() {
+            detail.into()
+        } else {
+            "An internal error occurred.".to_owned()
+        };
         Self {
             type_: kind.problem_type(),
             title: kind.title().to_owned(),
@@ -172,7 +233,9 @@ impl IntoResponse for Problem {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (status, body).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         response
     }
 }
@@ -190,7 +253,11 @@ mod tests {
         let mut codes: Vec<_> = service_kinds.iter().map(|k| k.grpc_code() as i32).collect();
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), service_kinds.len(), "two service kinds share a gRPC code");
+        assert_eq!(
+            codes.len(),
+            service_kinds.len(),
+            "two service kinds share a gRPC code"
+        );
         assert_eq!(ErrorKind::from_grpc(Code::Unknown), ErrorKind::Internal);
         assert_eq!(ErrorKind::from_grpc(Code::DataLoss), ErrorKind::Internal);
     }

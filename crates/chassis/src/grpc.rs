@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +28,7 @@ use crate::health::State as Life;
 use crate::{Health, Metrics, TraceContext};
 
 /// Deliberate faults, for resilience demos and drain tests. Off by default.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
     /// Added to every call of the service's own API (not health, not reflection).
@@ -57,11 +57,18 @@ pub async fn serve(
     stop: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
-    tokio::spawn(mirror_health(parts.health.clone(), reporter, parts.service_names));
+    tokio::spawn(mirror_health(
+        parts.health.clone(),
+        reporter,
+        parts.service_names,
+    ));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(parts.descriptor_set)
         .build_v1();
-    let layer = ObserveLayer { metrics: parts.metrics, latency: parts.faults.latency.map(ConfigDuration::get) };
+    let layer = ObserveLayer {
+        metrics: parts.metrics,
+        latency: parts.faults.latency.map(ConfigDuration::get),
+    };
     let mut server = Server::builder().layer(layer);
     let router = server.add_routes(routes).add_service(health_service);
     let router = match reflection {
@@ -77,7 +84,11 @@ pub async fn serve(
 }
 
 /// Keeps the gRPC health status equal to the service's readiness.
-async fn mirror_health(health: Health, reporter: tonic_health::server::HealthReporter, names: &'static [&'static str]) {
+async fn mirror_health(
+    health: Health,
+    reporter: tonic_health::server::HealthReporter,
+    names: &'static [&'static str],
+) {
     let mut states = health.subscribe();
     loop {
         let status = match *states.borrow_and_update() {
@@ -105,7 +116,11 @@ impl<S> Layer<S> for ObserveLayer {
     type Service = Observe<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Observe { inner, metrics: self.metrics.clone(), latency: self.latency }
+        Observe {
+            inner,
+            metrics: self.metrics.clone(),
+            latency: self.latency,
+        }
     }
 }
 
@@ -181,7 +196,7 @@ fn response_code(headers: &http::HeaderMap) -> tonic::Code {
 }
 
 /// How a client reaches an upstream service.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Upstream {
     /// `http://host:port` of the service's gRPC port.
@@ -204,7 +219,11 @@ fn default_connect_timeout() -> ConfigDuration {
 
 impl Upstream {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), timeout: default_call_timeout(), connect_timeout: default_connect_timeout() }
+        Self {
+            url: url.into(),
+            timeout: default_call_timeout(),
+            connect_timeout: default_connect_timeout(),
+        }
     }
 }
 
@@ -213,15 +232,28 @@ impl Upstream {
 /// put `upstream.timeout` on each call (see [`call`]), so the deadline travels
 /// to the server as `grpc-timeout`.
 pub fn channel(key: &str, upstream: &Upstream) -> Result<Channel, ConfigError> {
-    let endpoint = Endpoint::from_shared(upstream.url.clone())
-        .map_err(|e| ConfigError::invalid(format!("{key}.url"), format!("`{}`: {e}", upstream.url)))?;
-    Ok(endpoint
+    Ok(endpoint(key, upstream)?
         .connect_timeout(upstream.connect_timeout.get())
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10))
         .keep_alive_while_idle(false)
         .connect_lazy())
+}
+
+/// Checks an upstream's URL at configuration time (no runtime needed).
+pub fn validate(key: &str, upstream: &Upstream) -> Result<(), ConfigError> {
+    endpoint(key, upstream).map(drop)
+}
+
+fn endpoint(key: &str, upstream: &Upstream) -> Result<Endpoint, ConfigError> {
+    let invalid = |why: String| {
+        ConfigError::invalid(format!("{key}.url"), format!("`{}`: {why}", upstream.url))
+    };
+    if !(upstream.url.starts_with("http://") || upstream.url.starts_with("https://")) {
+        return Err(invalid("must start with http:// or https://".into()));
+    }
+    Endpoint::from_shared(upstream.url.clone()).map_err(|e| invalid(e.to_string()))
 }
 
 /// An upstream call that failed.
@@ -254,7 +286,9 @@ where
         Err(_) => Err(CallError::DeadlineExceeded),
         Ok(Ok(response)) => Ok(response.into_inner()),
         // tonic's own timer for `grpc-timeout` reports CANCELLED.
-        Ok(Err(status)) if status.code() == tonic::Code::Cancelled && started.elapsed() >= deadline => {
+        Ok(Err(status))
+            if status.code() == tonic::Code::Cancelled && started.elapsed() >= deadline =>
+        {
             Err(CallError::DeadlineExceeded)
         }
         Ok(Err(status)) => Err(CallError::Status(status)),

@@ -30,7 +30,9 @@ impl Default for Health {
 
 impl Health {
     pub fn new() -> Self {
-        Self { state: Arc::new(watch::Sender::new(State::Starting)) }
+        Self {
+            state: Arc::new(watch::Sender::new(State::Starting)),
+        }
     }
 
     pub fn state(&self) -> State {

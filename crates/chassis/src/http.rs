@@ -29,14 +29,21 @@ impl RequestId {
     fn from_header(value: Option<&HeaderValue>) -> Self {
         let valid = value.and_then(|v| v.to_str().ok()).filter(|s| {
             (1..=128).contains(&s.len())
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'='))
+                && s.bytes().all(|b| {
+                    b.is_ascii_alphanumeric()
+                        || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'=')
+                })
         });
         Self(valid.map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned))
     }
 }
 
 /// The middleware; see the module docs.
-pub async fn observe(State(metrics): State<Arc<Metrics>>, mut request: Request, next: Next) -> Response {
+pub async fn observe(
+    State(metrics): State<Arc<Metrics>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let route = request
         .extensions()
@@ -62,7 +69,11 @@ pub async fn observe(State(metrics): State<Arc<Metrics>>, mut request: Request, 
     let elapsed = started.elapsed();
     metrics.record_http(&route, &method, status, elapsed);
     span.in_scope(|| {
-        tracing::info!(http.status = status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request finished");
+        tracing::info!(
+            http.status = status,
+            elapsed_ms = elapsed.as_secs_f64() * 1e3,
+            "request finished"
+        );
     });
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);

@@ -34,8 +34,13 @@ pub fn shutdown_on_signals() -> CancellationToken {
 #[cfg(unix)]
 async fn wait_for_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot install signal handlers; only the process manager can stop this process");
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!(
+            "cannot install signal handlers; only the process manager can stop this process"
+        );
         return std::future::pending().await;
     };
     tokio::select! {
@@ -74,15 +79,30 @@ pub enum Stopped {
 /// `server` receives a token that is cancelled when the server must stop
 /// accepting; the future it returns must then finish its in-flight requests
 /// and resolve. An error from the server ends the run early with that error.
-pub async fn run<F, Fut, E>(service: Service, shutdown: CancellationToken, server: F) -> Result<Stopped, E>
+pub async fn run<F, Fut, E>(
+    service: Service,
+    shutdown: CancellationToken,
+    server: F,
+) -> Result<Stopped, E>
 where
     F: FnOnce(CancellationToken) -> Fut,
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: Send + 'static,
 {
-    let Service { name, health, metrics, admin, drain_timeout } = service;
+    let Service {
+        name,
+        health,
+        metrics,
+        admin,
+        drain_timeout,
+    } = service;
     let admin_stop = CancellationToken::new();
-    let admin_task = tokio::spawn(crate::admin::serve(admin, health.clone(), metrics, admin_stop.clone()));
+    let admin_task = tokio::spawn(crate::admin::serve(
+        admin,
+        health.clone(),
+        metrics,
+        admin_stop.clone(),
+    ));
 
     let stop_accepting = CancellationToken::new();
     let mut server = tokio::spawn(server(stop_accepting.clone()));
@@ -133,7 +153,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// until SIGTERM/SIGINT and exits 0 once it has drained.
 pub fn main<C, F>(name: &str, configure: C) -> std::process::ExitCode
 where
-    C: FnOnce(Option<&std::path::Path>, &dyn crate::config::Env) -> Result<F, crate::config::ConfigError>,
+    C: FnOnce(
+        Option<&std::path::Path>,
+        &dyn crate::config::Env,
+    ) -> Result<F, crate::config::ConfigError>,
     F: AsyncFnOnce(CancellationToken) -> Result<(), BoxError>,
 {
     use std::process::ExitCode;
@@ -147,7 +170,10 @@ where
         match (arg.as_str(), args.next()) {
             ("--config", Some(path)) => file = Some(path.into()),
             _ => {
-                eprintln!("usage: emporium-{name} [--config FILE]\n\nSettings come from FILE (section [{name}]) and EMPORIUM_{}__* variables.", name.to_ascii_uppercase());
+                eprintln!(
+                    "usage: emporium-{name} [--config FILE]\n\nSettings come from FILE (section [{name}]) and EMPORIUM_{}__* variables.",
+                    name.to_ascii_uppercase()
+                );
                 return ExitCode::from(EXIT_BAD_CONFIG as u8);
             }
         }
@@ -165,7 +191,10 @@ where
         Ok(service) => service,
         Err(e) => return bad_config(&e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("emporium-{name}: cannot start the async runtime: {e}");

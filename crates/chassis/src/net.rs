@@ -37,13 +37,19 @@ fn bind_exact(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 fn ipv6_unsupported(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(97 /* EAFNOSUPPORT */) | Some(99 /* EADDRNOTAVAIL */))
+    matches!(
+        e.raw_os_error(),
+        Some(97 /* EAFNOSUPPORT */) | Some(99 /* EADDRNOTAVAIL */)
+    )
 }
 
 /// Parses a listen address from configuration.
 pub fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, crate::config::ConfigError> {
     value.parse().map_err(|_| {
-        crate::config::ConfigError::invalid(key, format!("`{value}` is not a socket address like \"[::]:8080\""))
+        crate::config::ConfigError::invalid(
+            key,
+            format!("`{value}` is not a socket address like \"[::]:8080\""),
+        )
     })
 }
 
@@ -61,7 +67,12 @@ pub struct BindError {
 /// Binds `addr` for `what` (e.g. "catalog gRPC port"); `key` is the
 /// configuration key that sets the address.
 pub fn bind_named(what: &str, key: &str, addr: SocketAddr) -> Result<TcpListener, BindError> {
-    bind(addr).map_err(|source| BindError { what: what.to_owned(), key: key.to_owned(), addr, source })
+    bind(addr).map_err(|source| BindError {
+        what: what.to_owned(),
+        key: key.to_owned(),
+        addr,
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -77,10 +88,14 @@ mod tests {
                 listener.accept().await.unwrap();
             }
         });
-        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
         if tokio::net::TcpStream::connect(("::1", port)).await.is_err() {
             // No IPv6 loopback on this host: the IPv4 path is what we can check.
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
         }
         accept.await.unwrap();
     }

@@ -4,12 +4,12 @@ use std::net::SocketAddr;
 
 use emporium_chassis::config::{ConfigError, DatabaseConfig, Secret, ShutdownConfig, Sources};
 use emporium_chassis::grpc::Faults;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The configuration section and environment prefix of this service.
 pub const SECTION: &str = "catalog";
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CatalogConfig {
     /// gRPC API (and grpc.health.v1, reflection).
@@ -38,21 +38,33 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://catalog.db";
 
 impl CatalogConfig {
     /// Loads and validates the configuration.
-    pub fn load(base: emporium_chassis::config::Table, sources: Sources<'_>) -> Result<Self, ConfigError> {
+    pub fn load(
+        base: emporium_chassis::config::Table,
+        sources: Sources<'_>,
+    ) -> Result<Self, ConfigError> {
         let config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
         if let Some(url) = &config.database.url
             && crate::store::Backend::of_url(url.expose()).is_none()
         {
-            return Err(ConfigError::invalid("catalog.database.url", "must start with sqlite:// or postgres://"));
+            return Err(ConfigError::invalid(
+                "catalog.database.url",
+                "must start with sqlite:// or postgres://",
+            ));
         }
         if config.database.max_connections == 0 {
-            return Err(ConfigError::invalid("catalog.database.max_connections", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "catalog.database.max_connections",
+                "must be at least 1",
+            ));
         }
         Ok(config)
     }
 
     pub fn database_url(&self) -> Secret {
-        self.database.url.clone().unwrap_or_else(|| Secret::new(DEFAULT_DATABASE_URL))
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| Secret::new(DEFAULT_DATABASE_URL))
     }
 }
 
@@ -73,7 +85,14 @@ mod tests {
     #[test]
     fn rejects_unsupported_database_schemes_naming_the_key() {
         let env = MapEnv::new([("EMPORIUM_CATALOG__DATABASE__URL", "mysql://x")]);
-        let err = CatalogConfig::load(emporium_chassis::config::Table::new(), Sources { file: None, env: &env }).unwrap_err();
+        let err = CatalogConfig::load(
+            emporium_chassis::config::Table::new(),
+            Sources {
+                file: None,
+                env: &env,
+            },
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("catalog.database.url"), "{err}");
     }
 
@@ -83,7 +102,14 @@ mod tests {
             ("EMPORIUM_CATALOG__GRPC_ADDR", "127.0.0.1:7000"),
             ("EMPORIUM_CATALOG__FAULTS__LATENCY", "150ms"),
         ]);
-        let c = CatalogConfig::load(emporium_chassis::config::Table::new(), Sources { file: None, env: &env }).unwrap();
+        let c = CatalogConfig::load(
+            emporium_chassis::config::Table::new(),
+            Sources {
+                file: None,
+                env: &env,
+            },
+        )
+        .unwrap();
         assert_eq!(c.grpc_addr.to_string(), "127.0.0.1:7000");
         assert_eq!(c.faults.latency.unwrap().get().as_millis(), 150);
     }

@@ -6,8 +6,8 @@ use emporium_api::catalog::v1::catalog_service_server::CatalogService;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
-    self, Cursor, Currency, Description, ImagePath, Money, NewProduct, PageSize, Product, ProductId, ProductName,
-    ProductPatch, ProductQuery, SearchText, Sku,
+    self, Currency, Cursor, Description, ImagePath, Money, NewProduct, PageSize, Product,
+    ProductId, ProductName, ProductPatch, ProductQuery, SearchText, Sku,
 };
 use crate::error::CatalogError;
 use crate::store::Store;
@@ -34,8 +34,15 @@ fn invalid(e: domain::Invalid) -> Status {
     CatalogError::from(e).into()
 }
 
-fn optional<T>(value: &str, parse: impl FnOnce(&str) -> Result<T, domain::Invalid>) -> Result<Option<T>, Status> {
-    if value.is_empty() { Ok(None) } else { parse(value).map(Some).map_err(invalid) }
+fn optional<T>(
+    value: &str,
+    parse: impl FnOnce(&str) -> Result<T, domain::Invalid>,
+) -> Result<Option<T>, Status> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        parse(value).map(Some).map_err(invalid)
+    }
 }
 
 fn money(field: &str, price: Option<&pb::Money>) -> Result<Money, domain::Invalid> {
@@ -57,7 +64,10 @@ fn to_pb(p: Product) -> pb::Product {
         sku: p.sku.to_string(),
         name: p.name.to_string(),
         description: p.description.to_string(),
-        price: Some(pb::Money { minor_units: p.price.minor(), currency_code: p.price.currency().to_string() }),
+        price: Some(pb::Money {
+            minor_units: p.price.minor(),
+            currency_code: p.price.currency().to_string(),
+        }),
         categories: p.categories.iter().map(ToString::to_string).collect(),
         image_path: p.image.to_string(),
         create_time: Some(timestamp(p.created_at)),
@@ -72,7 +82,12 @@ fn page_response(page: domain::Page) -> pb::ListProductsResponse {
     }
 }
 
-fn query(page_size: u32, page_token: &str, category: &str, text: Option<SearchText>) -> Result<ProductQuery, Status> {
+fn query(
+    page_size: u32,
+    page_token: &str,
+    category: &str,
+    text: Option<SearchText>,
+) -> Result<ProductQuery, Status> {
     Ok(ProductQuery {
         category: optional(category, domain::CategorySlug::parse)?,
         text,
@@ -90,7 +105,9 @@ impl CatalogService for CatalogApi {
     ) -> Result<Response<pb::ListProductsResponse>, Status> {
         let r = request.into_inner();
         let q = query(r.page_size, &r.page_token, &r.category, None)?;
-        Ok(Response::new(page_response(self.store.list_products(&q).await?)))
+        Ok(Response::new(page_response(
+            self.store.list_products(&q).await?,
+        )))
     }
 
     #[tracing::instrument(skip_all)]
@@ -101,11 +118,16 @@ impl CatalogService for CatalogApi {
         let r = request.into_inner();
         let text = SearchText::parse(&r.query).map_err(invalid)?;
         let q = query(r.page_size, &r.page_token, &r.category, Some(text))?;
-        Ok(Response::new(page_response(self.store.list_products(&q).await?)))
+        Ok(Response::new(page_response(
+            self.store.list_products(&q).await?,
+        )))
     }
 
     #[tracing::instrument(skip_all, fields(product_id = %request.get_ref().id))]
-    async fn get_product(&self, request: Request<pb::GetProductRequest>) -> Result<Response<pb::Product>, Status> {
+    async fn get_product(
+        &self,
+        request: Request<pb::GetProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
         let id = ProductId::parse(&request.get_ref().id).map_err(invalid)?;
         Ok(Response::new(to_pb(self.store.get_product(id).await?)))
     }
@@ -131,7 +153,10 @@ impl CatalogService for CatalogApi {
     }
 
     #[tracing::instrument(skip_all, fields(sku = %request.get_ref().sku))]
-    async fn create_product(&self, request: Request<pb::CreateProductRequest>) -> Result<Response<pb::Product>, Status> {
+    async fn create_product(
+        &self,
+        request: Request<pb::CreateProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
         let r = request.into_inner();
         let new = NewProduct {
             sku: Sku::parse(&r.sku).map_err(invalid)?,
@@ -147,24 +172,53 @@ impl CatalogService for CatalogApi {
     }
 
     #[tracing::instrument(skip_all, fields(product_id = %request.get_ref().id))]
-    async fn update_product(&self, request: Request<pb::UpdateProductRequest>) -> Result<Response<pb::Product>, Status> {
+    async fn update_product(
+        &self,
+        request: Request<pb::UpdateProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
         let r = request.into_inner();
         let id = ProductId::parse(&r.id).map_err(invalid)?;
         let patch = ProductPatch {
-            name: r.name.as_deref().map(ProductName::parse).transpose().map_err(invalid)?,
-            description: r.description.as_deref().map(Description::parse).transpose().map_err(invalid)?,
-            price: r.price.as_ref().map(|p| money("price", Some(p))).transpose().map_err(invalid)?,
+            name: r
+                .name
+                .as_deref()
+                .map(ProductName::parse)
+                .transpose()
+                .map_err(invalid)?,
+            description: r
+                .description
+                .as_deref()
+                .map(Description::parse)
+                .transpose()
+                .map_err(invalid)?,
+            price: r
+                .price
+                .as_ref()
+                .map(|p| money("price", Some(p)))
+                .transpose()
+                .map_err(invalid)?,
             categories: if r.update_categories {
                 Some(domain::categories("categories", &r.categories).map_err(invalid)?)
             } else if !r.categories.is_empty() {
-                return Err(invalid(domain::Invalid::new("categories", "set update_categories to replace them")));
+                return Err(invalid(domain::Invalid::new(
+                    "categories",
+                    "set update_categories to replace them",
+                )));
             } else {
                 None
             },
-            image: r.image_path.as_deref().map(ImagePath::parse).transpose().map_err(invalid)?,
+            image: r
+                .image_path
+                .as_deref()
+                .map(ImagePath::parse)
+                .transpose()
+                .map_err(invalid)?,
         };
         if patch.is_empty() {
-            return Err(invalid(domain::Invalid::new("update", "names no field to change")));
+            return Err(invalid(domain::Invalid::new(
+                "update",
+                "names no field to change",
+            )));
         }
         let product = self.store.update_product(id, &patch).await?;
         tracing::info!("product updated");

@@ -11,7 +11,8 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use crate::domain::{
-    Category, CategoryName, CategorySlug, Currency, Description, ImagePath, Invalid, Money, NewProduct, ProductName, Sku,
+    Category, CategoryName, CategorySlug, Currency, Description, ImagePath, Invalid, Money,
+    NewProduct, ProductName, Sku,
 };
 
 /// Largest file accepted.
@@ -64,9 +65,13 @@ pub struct CatalogData {
 /// e.g. `products[3].sku: …`.
 pub fn parse(text: &str) -> Result<CatalogData, Invalid> {
     if text.len() > MAX_FILE_BYTES {
-        return Err(Invalid::new("file", format!("is larger than {MAX_FILE_BYTES} bytes")));
+        return Err(Invalid::new(
+            "file",
+            format!("is larger than {MAX_FILE_BYTES} bytes"),
+        ));
     }
-    let file: CatalogFile = serde_json::from_str(text).map_err(|e| Invalid::new("file", e.to_string()))?;
+    let file: CatalogFile =
+        serde_json::from_str(text).map_err(|e| Invalid::new("file", e.to_string()))?;
     let mut slugs = HashSet::new();
     let categories = file
         .categories
@@ -80,7 +85,10 @@ pub fn parse(text: &str) -> Result<CatalogData, Invalid> {
                 description: Description::parse(&c.description).map_err(|e| e.within(&at))?,
             };
             if !slugs.insert(category.slug.clone()) {
-                return Err(Invalid::new(format!("{at}.slug"), format!("`{}` appears twice", category.slug)));
+                return Err(Invalid::new(
+                    format!("{at}.slug"),
+                    format!("`{}` appears twice", category.slug),
+                ));
             }
             Ok(category)
         })
@@ -98,16 +106,23 @@ pub fn parse(text: &str) -> Result<CatalogData, Invalid> {
                 name: ProductName::parse(&p.name).map_err(|e| e.within(&at))?,
                 description: Description::parse(&p.description).map_err(|e| e.within(&at))?,
                 price: Money::new(p.price.minor, currency).map_err(|e| e.within(&at))?,
-                categories: crate::domain::categories("categories", &p.categories).map_err(|e| e.within(&at))?,
+                categories: crate::domain::categories("categories", &p.categories)
+                    .map_err(|e| e.within(&at))?,
                 image: ImagePath::parse(&p.image).map_err(|e| e.within(&at))?,
             };
             if !skus.insert(product.sku.clone()) {
-                return Err(Invalid::new(format!("{at}.sku"), format!("`{}` appears twice", product.sku)));
+                return Err(Invalid::new(
+                    format!("{at}.sku"),
+                    format!("`{}` appears twice", product.sku),
+                ));
             }
             Ok(product)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(CatalogData { categories, products })
+    Ok(CatalogData {
+        categories,
+        products,
+    })
 }
 
 #[cfg(test)]
@@ -119,10 +134,18 @@ mod tests {
     #[test]
     fn the_shipped_seed_catalog_is_valid_and_realistic() {
         let data = parse(SEED).unwrap();
-        assert!(data.products.len() >= 20, "{} products", data.products.len());
+        assert!(
+            data.products.len() >= 20,
+            "{} products",
+            data.products.len()
+        );
         assert!(data.categories.len() >= 4);
         for c in &data.categories {
-            let n = data.products.iter().filter(|p| p.categories.contains(&c.slug)).count();
+            let n = data
+                .products
+                .iter()
+                .filter(|p| p.categories.contains(&c.slug))
+                .count();
             assert!(n >= 2, "category {} has {n} products", c.slug);
         }
     }

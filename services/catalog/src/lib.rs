@@ -10,12 +10,12 @@
 //! the database URL; migrations are embedded in the binary.
 //!
 //! ## Layout
-//! - [`config`]: settings (`[catalog]`, `EMPORIUM_CATALOG__…`)
-//! - [`domain`]: types and rules, no I/O
-//! - [`store`]: the database, all SQL in one place
-//! - [`grpc`]: the tonic service
-//! - [`import`]: loading a catalog data file
-//! - [`error`]: the service's error type and its gRPC mapping
+//! - [`config`] — settings (`[catalog]`, `EMPORIUM_CATALOG__…`)
+//! - [`domain`] — types and rules, no I/O
+//! - [`store`] — the database, all SQL in one place
+//! - [`grpc`] — the tonic service
+//! - [`import`] — loading a catalog data file
+//! - [`error`] — the service's error type and its gRPC mapping
 
 pub mod config;
 pub mod domain;
@@ -63,13 +63,29 @@ impl CatalogServer {
     /// Binds the ports (port 0 picks a free one), connects to the database and
     /// runs migrations if configured to.
     pub async fn build(config: CatalogConfig) -> Result<Self, StartError> {
-        let store = Store::connect(config.database_url().expose(), config.database.max_connections)?;
+        let store = Store::connect(
+            config.database_url().expose(),
+            config.database.max_connections,
+        )?;
         if config.database.migrate_on_start {
             store.migrate().await?;
         }
-        let grpc = bind_named("catalog gRPC port", "EMPORIUM_CATALOG__GRPC_ADDR", config.grpc_addr)?;
-        let admin = bind_named("catalog admin port", "EMPORIUM_CATALOG__ADMIN_ADDR", config.admin_addr)?;
-        Ok(Self { config, store, grpc, admin })
+        let grpc = bind_named(
+            "catalog gRPC port",
+            "EMPORIUM_CATALOG__GRPC_ADDR",
+            config.grpc_addr,
+        )?;
+        let admin = bind_named(
+            "catalog admin port",
+            "EMPORIUM_CATALOG__ADMIN_ADDR",
+            config.admin_addr,
+        )?;
+        Ok(Self {
+            config,
+            store,
+            grpc,
+            admin,
+        })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -86,8 +102,16 @@ impl CatalogServer {
 
     /// Serves until `shutdown` is cancelled, then drains (see
     /// [`emporium_chassis::lifecycle::run`]).
-    pub async fn run(self, shutdown: CancellationToken) -> Result<Stopped, tonic::transport::Error> {
-        let Self { config, store, grpc, admin } = self;
+    pub async fn run(
+        self,
+        shutdown: CancellationToken,
+    ) -> Result<Stopped, tonic::transport::Error> {
+        let Self {
+            config,
+            store,
+            grpc,
+            admin,
+        } = self;
         let health = Health::new();
         let metrics = Arc::new(Metrics::new("catalog"));
         let parts = ServerParts {
@@ -97,7 +121,8 @@ impl CatalogServer {
             metrics: metrics.clone(),
             faults: config.faults.clone(),
         };
-        let routes = tonic::service::Routes::new(grpc::CatalogApi::new(store.clone()).into_server());
+        let routes =
+            tonic::service::Routes::new(grpc::CatalogApi::new(store.clone()).into_server());
         let service = lifecycle::Service {
             name: "catalog",
             health,
@@ -105,7 +130,10 @@ impl CatalogServer {
             admin,
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
-        let stopped = lifecycle::run(service, shutdown, |stop| emporium_chassis::grpc::serve(grpc, routes, parts, stop)).await;
+        let stopped = lifecycle::run(service, shutdown, |stop| {
+            emporium_chassis::grpc::serve(grpc, routes, parts, stop)
+        })
+        .await;
         store.close().await;
         stopped
     }

@@ -4,11 +4,11 @@ use std::net::SocketAddr;
 
 use emporium_chassis::config::{ConfigError, Duration, ShutdownConfig, Sources, Table};
 use emporium_chassis::grpc::Upstream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub const SECTION: &str = "gateway";
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
     /// The public REST API.
@@ -43,11 +43,14 @@ impl Default for GatewayConfig {
 impl GatewayConfig {
     pub fn load(base: Table, sources: Sources<'_>) -> Result<Self, ConfigError> {
         let config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
-        emporium_chassis::grpc::channel("gateway.catalog", &config.catalog)?;
+        emporium_chassis::grpc::validate("gateway.catalog", &config.catalog)?;
         if config.catalog.timeout >= config.request_timeout {
             return Err(ConfigError::invalid(
                 "gateway.catalog.timeout",
-                format!("must be shorter than gateway.request_timeout ({})", config.request_timeout),
+                format!(
+                    "must be shorter than gateway.request_timeout ({})",
+                    config.request_timeout
+                ),
             ));
         }
         Ok(config)
@@ -63,14 +66,28 @@ mod tests {
     #[test]
     fn a_bad_upstream_url_names_its_key() {
         let env = MapEnv::new([("EMPORIUM_GATEWAY__CATALOG__URL", "not a url")]);
-        let err = GatewayConfig::load(Table::new(), Sources { file: None, env: &env }).unwrap_err();
+        let err = GatewayConfig::load(
+            Table::new(),
+            Sources {
+                file: None,
+                env: &env,
+            },
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("gateway.catalog.url"), "{err}");
     }
 
     #[test]
     fn upstream_deadline_must_fit_in_the_request_timeout() {
         let env = MapEnv::new([("EMPORIUM_GATEWAY__CATALOG__TIMEOUT", "30s")]);
-        let err = GatewayConfig::load(Table::new(), Sources { file: None, env: &env }).unwrap_err();
+        let err = GatewayConfig::load(
+            Table::new(),
+            Sources {
+                file: None,
+                env: &env,
+            },
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("gateway.catalog.timeout"), "{err}");
     }
 }

@@ -14,7 +14,10 @@ pub enum ApiError {
     NotFound(String),
     /// An upstream service answered with an error, or could not be reached.
     #[error("{service}: {status}")]
-    Upstream { service: &'static str, status: tonic::Status },
+    Upstream {
+        service: &'static str,
+        status: tonic::Status,
+    },
     #[error("{0} did not answer within its deadline")]
     Deadline(&'static str),
     #[error("the request took longer than {0:?}")]
@@ -42,7 +45,9 @@ impl ApiError {
     fn detail(&self) -> String {
         match self {
             Self::Upstream { service, status } => match self.kind() {
-                ErrorKind::Unavailable => format!("The {service} service is unavailable; try again shortly."),
+                ErrorKind::Unavailable => {
+                    format!("The {service} service is unavailable; try again shortly.")
+                }
                 _ => status.message().to_owned(),
             },
             other => other.to_string(),
@@ -53,7 +58,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let kind = self.kind();
-        if matches!(kind, ErrorKind::Internal | ErrorKind::Unavailable | ErrorKind::DeadlineExceeded) {
+        if matches!(
+            kind,
+            ErrorKind::Internal | ErrorKind::Unavailable | ErrorKind::DeadlineExceeded
+        ) {
             tracing::warn!(error = %self, "request failed upstream");
         }
         Problem::new(kind, self.detail()).into_response()

@@ -8,9 +8,9 @@
 //! Calls: catalog (products, categories). Owns no data. Emits no events.
 //!
 //! ## Layout
-//! - [`config`]: settings (`[gateway]`, `EMPORIUM_GATEWAY__…`)
-//! - [`api`]: routes, request guards, REST types, the OpenAPI document
-//! - [`error`]: the gateway's error type, answered as problem documents
+//! - [`config`] — settings (`[gateway]`, `EMPORIUM_GATEWAY__…`)
+//! - [`api`] — routes, request guards, REST types, the OpenAPI document
+//! - [`error`] — the gateway's error type, answered as problem documents
 
 pub mod api;
 pub mod config;
@@ -49,10 +49,22 @@ pub struct GatewayServer {
 impl GatewayServer {
     pub fn build(config: GatewayConfig) -> Result<Self, StartError> {
         // Validate the upstream before binding anything.
-        emporium_chassis::grpc::channel("gateway.catalog", &config.catalog)?;
-        let http = bind_named("gateway HTTP port", "EMPORIUM_GATEWAY__HTTP_ADDR", config.http_addr)?;
-        let admin = bind_named("gateway admin port", "EMPORIUM_GATEWAY__ADMIN_ADDR", config.admin_addr)?;
-        Ok(Self { config, http, admin })
+        emporium_chassis::grpc::validate("gateway.catalog", &config.catalog)?;
+        let http = bind_named(
+            "gateway HTTP port",
+            "EMPORIUM_GATEWAY__HTTP_ADDR",
+            config.http_addr,
+        )?;
+        let admin = bind_named(
+            "gateway admin port",
+            "EMPORIUM_GATEWAY__ADMIN_ADDR",
+            config.admin_addr,
+        )?;
+        Ok(Self {
+            config,
+            http,
+            admin,
+        })
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -65,10 +77,17 @@ impl GatewayServer {
 
     /// Serves until `shutdown` is cancelled, then drains.
     pub async fn run(self, shutdown: CancellationToken) -> Result<Stopped, std::io::Error> {
-        let Self { config, http, admin } = self;
+        let Self {
+            config,
+            http,
+            admin,
+        } = self;
         let channel = emporium_chassis::grpc::channel("gateway.catalog", &config.catalog)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let state = api::AppState { catalog: CatalogServiceClient::new(channel), catalog_timeout: config.catalog.timeout.get() };
+        let state = api::AppState {
+            catalog: CatalogServiceClient::new(channel),
+            catalog_timeout: config.catalog.timeout.get(),
+        };
         let limits = api::Limits {
             max_body_bytes: config.max_body_bytes,
             max_uri_bytes: config.max_uri_bytes,
@@ -85,7 +104,9 @@ impl GatewayServer {
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
         lifecycle::run(service, shutdown, |stop| async move {
-            axum::serve(http, app).with_graceful_shutdown(stop.cancelled_owned()).await
+            axum::serve(http, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
         })
         .await
     }

@@ -32,8 +32,9 @@ use prometheus_client::registry::{Metric, Registry};
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-const LATENCY_BUCKETS: [f64; 14] =
-    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
@@ -80,21 +81,51 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(service: &str) -> Self {
-        let mut registry = Registry::with_labels([("service".into(), service.to_owned().into())].into_iter());
+        let mut registry =
+            Registry::with_labels([("service".into(), service.to_owned().into())].into_iter());
         let http_requests = Family::<HttpLabels, Counter>::default();
         let http_errors = Family::<RouteLabels, Counter>::default();
-        let http_duration: Histograms<RouteLabels> = Family::new_with_constructor(latency_histogram);
+        let http_duration: Histograms<RouteLabels> =
+            Family::new_with_constructor(latency_histogram);
         let http_in_flight = Gauge::<i64, AtomicI64>::default();
         let grpc_requests = Family::<GrpcLabels, Counter>::default();
         let grpc_errors = Family::<GrpcMethod, Counter>::default();
         let grpc_duration: Histograms<GrpcMethod> = Family::new_with_constructor(latency_histogram);
-        registry.register("http_server_requests", "HTTP requests answered", http_requests.clone());
-        registry.register("http_server_errors", "HTTP requests answered with a 5xx status", http_errors.clone());
-        registry.register("http_server_request_duration_seconds", "HTTP request latency", http_duration.clone());
-        registry.register("http_server_requests_in_flight", "HTTP requests being handled", http_in_flight.clone());
-        registry.register("grpc_server_requests", "gRPC calls answered", grpc_requests.clone());
-        registry.register("grpc_server_errors", "gRPC calls answered with a server-side error", grpc_errors.clone());
-        registry.register("grpc_server_request_duration_seconds", "gRPC call latency", grpc_duration.clone());
+        registry.register(
+            "http_server_requests",
+            "HTTP requests answered",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_server_errors",
+            "HTTP requests answered with a 5xx status",
+            http_errors.clone(),
+        );
+        registry.register(
+            "http_server_request_duration_seconds",
+            "HTTP request latency",
+            http_duration.clone(),
+        );
+        registry.register(
+            "http_server_requests_in_flight",
+            "HTTP requests being handled",
+            http_in_flight.clone(),
+        );
+        registry.register(
+            "grpc_server_requests",
+            "gRPC calls answered",
+            grpc_requests.clone(),
+        );
+        registry.register(
+            "grpc_server_errors",
+            "gRPC calls answered with a server-side error",
+            grpc_errors.clone(),
+        );
+        registry.register(
+            "grpc_server_request_duration_seconds",
+            "gRPC call latency",
+            grpc_duration.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             http_requests,
@@ -109,7 +140,10 @@ impl Metrics {
 
     /// Adds a service-specific metric (e.g. outbox lag).
     pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
-        let mut registry = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         registry.register(name, help, metric);
     }
 
@@ -119,30 +153,49 @@ impl Metrics {
     }
 
     pub fn record_http(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let labels = RouteLabels { route: route.to_owned(), method: method.to_owned() };
+        let labels = RouteLabels {
+            route: route.to_owned(),
+            method: method.to_owned(),
+        };
         self.http_requests
-            .get_or_create(&HttpLabels { route: labels.route.clone(), method: labels.method.clone(), status })
+            .get_or_create(&HttpLabels {
+                route: labels.route.clone(),
+                method: labels.method.clone(),
+                status,
+            })
             .inc();
         if status >= 500 {
             self.http_errors.get_or_create(&labels).inc();
         }
-        self.http_duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        self.http_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
     }
 
     pub fn record_grpc(&self, method: &str, code: tonic::Code, elapsed: Duration) {
-        let method = GrpcMethod { method: method.to_owned() };
+        let method = GrpcMethod {
+            method: method.to_owned(),
+        };
         self.grpc_requests
-            .get_or_create(&GrpcLabels { method: method.method.clone(), code: code_name(code).to_owned() })
+            .get_or_create(&GrpcLabels {
+                method: method.method.clone(),
+                code: code_name(code).to_owned(),
+            })
             .inc();
         if is_server_error(code) {
             self.grpc_errors.get_or_create(&method).inc();
         }
-        self.grpc_duration.get_or_create(&method).observe(elapsed.as_secs_f64());
+        self.grpc_duration
+            .get_or_create(&method)
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The registry in OpenMetrics text format (which Prometheus scrapes).
     pub fn render(&self) -> String {
-        let registry = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &registry);
@@ -163,7 +216,10 @@ impl Drop for InFlight<'_> {
 /// Codes that mean the server failed, as opposed to a caller's mistake.
 fn is_server_error(code: tonic::Code) -> bool {
     use tonic::Code::*;
-    matches!(code, Unknown | DeadlineExceeded | Unimplemented | Internal | Unavailable | DataLoss)
+    matches!(
+        code,
+        Unknown | DeadlineExceeded | Unimplemented | Internal | Unavailable | DataLoss
+    )
 }
 
 fn code_name(code: tonic::Code) -> &'static str {
@@ -198,13 +254,23 @@ mod tests {
         let m = Metrics::new("catalog");
         m.record_http("/api/v1/products", "GET", 200, Duration::from_millis(3));
         m.record_http("/api/v1/products", "GET", 503, Duration::from_millis(3));
-        m.record_grpc("/emporium.catalog.v1.CatalogService/GetProduct", tonic::Code::NotFound, Duration::from_millis(1));
+        m.record_grpc(
+            "/emporium.catalog.v1.CatalogService/GetProduct",
+            tonic::Code::NotFound,
+            Duration::from_millis(1),
+        );
         let text = m.render();
         assert!(text.contains(r#"http_server_requests_total{service="catalog",route="/api/v1/products",method="GET",status="200"} 1"#), "{text}");
         assert!(text.contains(r#"http_server_errors_total{service="catalog",route="/api/v1/products",method="GET"} 1"#), "{text}");
         assert!(text.contains(r#"grpc_server_requests_total{service="catalog",method="/emporium.catalog.v1.CatalogService/GetProduct",code="NOT_FOUND"} 1"#), "{text}");
-        assert!(!text.contains("grpc_server_errors_total{"), "NOT_FOUND is a caller's error: {text}");
-        assert!(text.contains("http_server_request_duration_seconds_bucket"), "{text}");
+        assert!(
+            !text.contains("grpc_server_errors_total{"),
+            "NOT_FOUND is a caller's error: {text}"
+        );
+        assert!(
+            text.contains("http_server_request_duration_seconds_bucket"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -212,9 +278,15 @@ mod tests {
         let m = Metrics::new("x");
         let a = m.http_started();
         let b = m.http_started();
-        assert!(m.render().contains("http_server_requests_in_flight{service=\"x\"} 2"));
+        assert!(
+            m.render()
+                .contains("http_server_requests_in_flight{service=\"x\"} 2")
+        );
         drop(a);
         drop(b);
-        assert!(m.render().contains("http_server_requests_in_flight{service=\"x\"} 0"));
+        assert!(
+            m.render()
+                .contains("http_server_requests_in_flight{service=\"x\"} 0")
+        );
     }
 }

@@ -51,7 +51,8 @@ impl LogSettings {
                 ));
             }
         };
-        EnvFilter::try_new(&filter).map_err(|e| crate::config::ConfigError::invalid("EMPORIUM_LOG", e))?;
+        EnvFilter::try_new(&filter)
+            .map_err(|e| crate::config::ConfigError::invalid("EMPORIUM_LOG", e))?;
         Ok(Self { filter, format })
     }
 }
@@ -59,13 +60,25 @@ impl LogSettings {
 /// Installs the global subscriber. Logs go to stderr, so stdout stays free for
 /// a command's own output. Calling it twice keeps the first subscriber.
 pub fn init_logging(settings: &LogSettings) {
+    init_logging_to(settings, std::io::stderr);
+}
+
+/// Like [`init_logging`], writing to `writer` (tests capture logs this way).
+pub fn init_logging_to<W>(settings: &LogSettings, writer: W)
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match settings.format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    // Every enclosing span's fields go on each line, so a line logged deep
+    // inside a request still carries its `trace_id` and `request_id`.
     let result = if json {
         builder
             .json()

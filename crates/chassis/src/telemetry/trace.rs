@@ -30,17 +30,28 @@ impl TraceContext {
         for (b, r) in trace_id.iter_mut().zip(uuid::Uuid::new_v4().into_bytes()) {
             *b ^= r;
         }
-        Self { trace_id, span_id: new_span_id(), sampled: true }
+        Self {
+            trace_id,
+            span_id: new_span_id(),
+            sampled: true,
+        }
     }
 
     /// A new span in the same trace, as a child of this one.
     pub fn child(&self) -> Self {
-        Self { span_id: new_span_id(), ..*self }
+        Self {
+            span_id: new_span_id(),
+            ..*self
+        }
     }
 
     /// The caller's context if the headers carry a valid `traceparent`.
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        headers.get(TRACEPARENT)?.to_str().ok().and_then(Self::parse)
+        headers
+            .get(TRACEPARENT)?
+            .to_str()
+            .ok()
+            .and_then(Self::parse)
     }
 
     /// The span for a request arriving with `headers`: a child of the caller's
@@ -72,7 +83,11 @@ impl TraceContext {
         if trace_id == [0; 16] || span_id == [0; 8] {
             return None;
         }
-        Some(Self { trace_id, span_id, sampled: flags[0] & 1 == 1 })
+        Some(Self {
+            trace_id,
+            span_id,
+            sampled: flags[0] & 1 == 1,
+        })
     }
 
     pub fn trace_id(&self) -> String {
@@ -85,7 +100,12 @@ impl TraceContext {
 
     /// The `traceparent` value naming this span as the parent.
     pub fn to_traceparent(&self) -> String {
-        format!("00-{}-{}-{:02x}", self.trace_id(), self.span_id(), u8::from(self.sampled))
+        format!(
+            "00-{}-{}-{:02x}",
+            self.trace_id(),
+            self.span_id(),
+            u8::from(self.sampled)
+        )
     }
 
     /// Writes this context into the metadata of an outgoing gRPC request.
@@ -108,11 +128,16 @@ fn new_span_id() -> [u8; 8] {
     // Bytes 0..6 and 10..12 of a v4 UUID are fully random.
     id[..6].copy_from_slice(&bytes[..6]);
     id[6..].copy_from_slice(&bytes[10..12]);
-    if id == [0; 8] { [1, 0, 0, 0, 0, 0, 0, 0] } else { id }
+    if id == [0; 8] {
+        [1, 0, 0, 0, 0, 0, 0, 0]
+    } else {
+        id
+    }
 }
 
 fn is_lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn decode_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
@@ -128,10 +153,12 @@ fn decode_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
 
 fn encode_hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]
@@ -167,7 +194,10 @@ mod tests {
     #[test]
     fn accepts_future_versions_by_their_prefix() {
         let v = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-whatever";
-        assert_eq!(TraceContext::parse(v).unwrap().trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            TraceContext::parse(v).unwrap().trace_id(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
     }
 
     #[test]

@@ -6,8 +6,13 @@
 mod page;
 mod values;
 
-pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageSize, ProductQuery, SearchText};
-pub use values::{CategoryName, CategorySlug, Currency, Description, ImagePath, Money, ProductId, ProductName, Sku};
+pub use page::{
+    Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageSize, ProductQuery, SearchText,
+};
+pub use values::{
+    CategoryName, CategorySlug, Currency, Description, ImagePath, Money, ProductId, ProductName,
+    Sku,
+};
 
 use time::OffsetDateTime;
 
@@ -21,12 +26,18 @@ pub struct Invalid {
 
 impl Invalid {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { field: field.into(), reason: reason.into() }
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// The same problem, reported under a parent field (`products[3].sku`).
     pub fn within(self, parent: impl std::fmt::Display) -> Self {
-        Self { field: format!("{parent}.{}", self.field), reason: self.reason }
+        Self {
+            field: format!("{parent}.{}", self.field),
+            reason: self.reason,
+        }
     }
 }
 
@@ -77,11 +88,16 @@ impl ProductPatch {
 
 /// Validates a product's category list: 1 to 5 slugs, returned sorted and
 /// without duplicates.
-pub fn categories(field: &str, slugs: impl IntoIterator<Item = impl AsRef<str>>) -> Result<Vec<CategorySlug>, Invalid> {
+pub fn categories(
+    field: &str,
+    slugs: impl IntoIterator<Item = impl AsRef<str>>,
+) -> Result<Vec<CategorySlug>, Invalid> {
     let mut parsed = slugs
         .into_iter()
         .enumerate()
-        .map(|(i, s)| CategorySlug::parse(s.as_ref()).map_err(|e| e.within(format!("{field}[{i}]"))))
+        .map(|(i, s)| {
+            CategorySlug::parse(s.as_ref()).map_err(|e| e.within(format!("{field}[{i}]")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     parsed.sort();
     parsed.dedup();
@@ -89,7 +105,10 @@ pub fn categories(field: &str, slugs: impl IntoIterator<Item = impl AsRef<str>>)
         return Err(Invalid::new(field, "at least one category is required"));
     }
     if parsed.len() > MAX_CATEGORIES_PER_PRODUCT {
-        return Err(Invalid::new(field, format!("at most {MAX_CATEGORIES_PER_PRODUCT} categories")));
+        return Err(Invalid::new(
+            field,
+            format!("at most {MAX_CATEGORIES_PER_PRODUCT} categories"),
+        ));
     }
     Ok(parsed)
 }
@@ -113,5 +132,6 @@ pub struct CategorySummary {
 /// a value reads back exactly as it was written.
 pub fn now() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
 }

@@ -24,7 +24,10 @@ impl PageSize {
         match requested {
             0 => Ok(Self(DEFAULT_PAGE_SIZE)),
             n if n <= MAX_PAGE_SIZE => Ok(Self(n)),
-            n => Err(Invalid::new("page_size", format!("{n} is above the maximum of {MAX_PAGE_SIZE}"))),
+            n => Err(Invalid::new(
+                "page_size",
+                format!("{n} is above the maximum of {MAX_PAGE_SIZE}"),
+            )),
         }
     }
 
@@ -43,7 +46,10 @@ const CURSOR_VERSION: &str = "p1.";
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        format!("{CURSOR_VERSION}{}", URL_SAFE_NO_PAD.encode(self.after.to_string()))
+        format!(
+            "{CURSOR_VERSION}{}",
+            URL_SAFE_NO_PAD.encode(self.after.to_string())
+        )
     }
 
     pub fn decode(token: &str) -> Result<Self, Invalid> {
@@ -69,7 +75,10 @@ impl SearchText {
         let value = value.trim();
         let len = value.chars().count();
         if !(1..=200).contains(&len) {
-            return Err(Invalid::new("query", format!("must be 1 to 200 characters (got {len})")));
+            return Err(Invalid::new(
+                "query",
+                format!("must be 1 to 200 characters (got {len})"),
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -119,17 +128,33 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let c = Cursor { after: ProductId::generate() };
+        let c = Cursor {
+            after: ProductId::generate(),
+        };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
-        for bad in ["", "p1.", "p1.!!!", "p2.abc", "garbage", &format!("p1.{}", "A".repeat(100)), "p1.bm90LWEtdXVpZA"] {
+        for bad in [
+            "",
+            "p1.",
+            "p1.!!!",
+            "p2.abc",
+            "garbage",
+            &format!("p1.{}", "A".repeat(100)),
+            "p1.bm90LWEtdXVpZA",
+        ] {
             assert!(Cursor::decode(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn search_patterns_escape_wildcards() {
-        assert_eq!(SearchText::parse(" Wool ").unwrap().like_pattern(), "%wool%");
-        assert_eq!(SearchText::parse("100%_a\\b").unwrap().like_pattern(), "%100\\%\\_a\\\\b%");
+        assert_eq!(
+            SearchText::parse(" Wool ").unwrap().like_pattern(),
+            "%wool%"
+        );
+        assert_eq!(
+            SearchText::parse("100%_a\\b").unwrap().like_pattern(),
+            "%100\\%\\_a\\\\b%"
+        );
         assert!(SearchText::parse("  ").is_err());
         assert!(SearchText::parse(&"x".repeat(201)).is_err());
     }

@@ -54,7 +54,11 @@ fn text(field: &str, value: &str, min: usize, max: usize) -> Result<String, Inva
     let value = value.trim();
     let len = value.chars().count();
     if len < min || len > max {
-        let rule = if min == 0 { format!("at most {max} characters") } else { format!("{min} to {max} characters") };
+        let rule = if min == 0 {
+            format!("at most {max} characters")
+        } else {
+            format!("{min} to {max} characters")
+        };
         return Err(Invalid::new(field, format!("must be {rule} (got {len})")));
     }
     if value.chars().any(|c| c.is_control() && c != '\n') {
@@ -66,12 +70,20 @@ fn text(field: &str, value: &str, min: usize, max: usize) -> Result<String, Inva
 impl Sku {
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         let ok = (3..=32).contains(&value.len())
-            && value.bytes().next().is_some_and(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-            && value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+            && value
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(Self(value.to_owned()))
         } else {
-            Err(Invalid::new("sku", "must be 3 to 32 of A-Z, 0-9 and '-', starting with a letter or digit"))
+            Err(Invalid::new(
+                "sku",
+                "must be 3 to 32 of A-Z, 0-9 and '-', starting with a letter or digit",
+            ))
         }
     }
 }
@@ -92,11 +104,19 @@ impl CategorySlug {
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         let ok = (2..=40).contains(&value.len())
             && value.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-            && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(Self(value.to_owned()))
         } else {
-            Err(Invalid::new("category", format!("`{}` is not a category slug (a-z, 0-9, '-'; 2 to 40 characters)", value.escape_debug())))
+            Err(Invalid::new(
+                "category",
+                format!(
+                    "`{}` is not a category slug (a-z, 0-9, '-'; 2 to 40 characters)",
+                    value.escape_debug()
+                ),
+            ))
         }
     }
 }
@@ -116,7 +136,10 @@ impl ImagePath {
         if ok {
             Ok(Self(value.to_owned()))
         } else {
-            Err(Invalid::new("image", "must be an absolute path or an https:// URL of up to 300 characters, without spaces"))
+            Err(Invalid::new(
+                "image",
+                "must be an absolute path or an https:// URL of up to 300 characters, without spaces",
+            ))
         }
     }
 }
@@ -132,10 +155,18 @@ impl ProductId {
     }
 
     pub fn parse(value: &str) -> Result<Self, Invalid> {
-        let parsed = (value.len() == 36).then(|| uuid::Uuid::try_parse(value).ok()).flatten();
+        let parsed = (value.len() == 36)
+            .then(|| uuid::Uuid::try_parse(value).ok())
+            .flatten();
         match parsed {
             Some(id) if id.hyphenated().to_string() == value => Ok(Self(id)),
-            _ => Err(Invalid::new("id", format!("`{}` is not a product id (a lowercase UUID)", value.escape_debug()))),
+            _ => Err(Invalid::new(
+                "id",
+                format!(
+                    "`{}` is not a product id (a lowercase UUID)",
+                    value.escape_debug()
+                ),
+            )),
         }
     }
 }
@@ -154,7 +185,13 @@ impl Currency {
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         match <[u8; 3]>::try_from(value.as_bytes()) {
             Ok(code) if code.iter().all(u8::is_ascii_uppercase) => Ok(Self(code)),
-            _ => Err(Invalid::new("currency", format!("`{}` is not an ISO 4217 code like USD", value.escape_debug()))),
+            _ => Err(Invalid::new(
+                "currency",
+                format!(
+                    "`{}` is not an ISO 4217 code like USD",
+                    value.escape_debug()
+                ),
+            )),
         }
     }
 
@@ -183,7 +220,10 @@ impl Money {
 
     pub fn new(minor: i64, currency: Currency) -> Result<Self, Invalid> {
         if !(0..=Self::MAX_MINOR).contains(&minor) {
-            return Err(Invalid::new("price", format!("must be between 0 and {} minor units", Self::MAX_MINOR)));
+            return Err(Invalid::new(
+                "price",
+                format!("must be between 0 and {} minor units", Self::MAX_MINOR),
+            ));
         }
         Ok(Self { minor, currency })
     }
@@ -222,7 +262,13 @@ mod tests {
     fn product_ids_are_canonical_uuids() {
         let id = ProductId::generate();
         assert_eq!(ProductId::parse(&id.to_string()).unwrap(), id);
-        for bad in ["", "42", "not-a-uuid", "0192F0C4-6A3B-7C3D-8E4F-0123456789AB", "{0192f0c4-6a3b-7c3d-8e4f-0123456789ab}"] {
+        for bad in [
+            "",
+            "42",
+            "not-a-uuid",
+            "0192F0C4-6A3B-7C3D-8E4F-0123456789AB",
+            "{0192f0c4-6a3b-7c3d-8e4f-0123456789ab}",
+        ] {
             assert!(ProductId::parse(bad).is_err(), "{bad}");
         }
     }
@@ -248,8 +294,12 @@ mod tests {
 
     #[test]
     fn category_lists_are_sorted_deduplicated_and_bounded() {
-        let got = super::super::categories("categories", ["outdoor", "kitchen", "outdoor"]).unwrap();
-        assert_eq!(got.iter().map(CategorySlug::as_str).collect::<Vec<_>>(), ["kitchen", "outdoor"]);
+        let got =
+            super::super::categories("categories", ["outdoor", "kitchen", "outdoor"]).unwrap();
+        assert_eq!(
+            got.iter().map(CategorySlug::as_str).collect::<Vec<_>>(),
+            ["kitchen", "outdoor"]
+        );
         assert!(super::super::categories("categories", Vec::<String>::new()).is_err());
         let err = super::super::categories("categories", ["ok", "BAD"]).unwrap_err();
         assert_eq!(err.field, "categories[1].category");

@@ -16,8 +16,8 @@ use sqlx::{PgPool, SqlitePool};
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Category, CategoryName, CategorySlug, CategorySummary, Currency, Description, ImagePath, Money, NewProduct, Page,
-    Product, ProductId, ProductName, ProductPatch, ProductQuery, Sku,
+    Category, CategoryName, CategorySlug, CategorySummary, Currency, Description, ImagePath, Money,
+    NewProduct, Page, Product, ProductId, ProductName, ProductPatch, ProductQuery, Sku,
 };
 use crate::error::CatalogError;
 
@@ -146,7 +146,9 @@ impl Store {
         let mut products = dispatch!(self, list_products(query))?;
         let next = if products.len() > size as usize {
             products.truncate(size as usize);
-            products.last().map(|p| crate::domain::Cursor { after: p.id })
+            products
+                .last()
+                .map(|p| crate::domain::Cursor { after: p.id })
         } else {
             None
         };
@@ -169,7 +171,11 @@ impl Store {
         dispatch!(self, create_product(new))
     }
 
-    pub async fn update_product(&self, id: ProductId, patch: &ProductPatch) -> Result<Product, CatalogError> {
+    pub async fn update_product(
+        &self,
+        id: ProductId,
+        patch: &ProductPatch,
+    ) -> Result<Product, CatalogError> {
         dispatch!(self, update_product(id, patch))
     }
 
@@ -179,7 +185,11 @@ impl Store {
 
     /// Upserts categories (by slug) and products (by SKU) in one transaction:
     /// either all of it lands or none. Products not named are left alone.
-    pub async fn import(&self, categories: &[Category], products: &[NewProduct]) -> Result<ImportReport, CatalogError> {
+    pub async fn import(
+        &self,
+        categories: &[Category],
+        products: &[NewProduct],
+    ) -> Result<ImportReport, CatalogError> {
         dispatch!(self, import(categories, products))
     }
 }
@@ -215,7 +225,12 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> CatalogError {
 fn fold_products(rows: Vec<ProductRow>) -> Result<Vec<Product>, CatalogError> {
     let mut products: Vec<Product> = Vec::new();
     for row in rows {
-        let slug = row.category_slug.as_deref().map(CategorySlug::parse).transpose().map_err(|e| corrupt(&row.id, e))?;
+        let slug = row
+            .category_slug
+            .as_deref()
+            .map(CategorySlug::parse)
+            .transpose()
+            .map_err(|e| corrupt(&row.id, e))?;
         match products.last_mut() {
             Some(last) if last.id.to_string() == row.id => last.categories.extend(slug),
             _ => {
@@ -225,7 +240,8 @@ fn fold_products(rows: Vec<ProductRow>) -> Result<Vec<Product>, CatalogError> {
                     id: ProductId::parse(&row.id).map_err(|e| corrupt(&id, e))?,
                     sku: Sku::parse(&row.sku).map_err(|e| corrupt(&id, e))?,
                     name: ProductName::parse(&row.name).map_err(|e| corrupt(&id, e))?,
-                    description: Description::parse(&row.description).map_err(|e| corrupt(&id, e))?,
+                    description: Description::parse(&row.description)
+                        .map_err(|e| corrupt(&id, e))?,
                     price: Money::new(row.price_minor, currency).map_err(|e| corrupt(&id, e))?,
                     categories: slug.into_iter().collect(),
                     image: ImagePath::parse(&row.image_path).map_err(|e| corrupt(&id, e))?,
@@ -245,7 +261,8 @@ fn category_summaries(rows: Vec<CategoryRow>) -> Result<Vec<CategorySummary>, Ca
                 category: Category {
                     slug: CategorySlug::parse(&row.slug).map_err(|e| corrupt(&row.slug, e))?,
                     name: CategoryName::parse(&row.name).map_err(|e| corrupt(&row.slug, e))?,
-                    description: Description::parse(&row.description).map_err(|e| corrupt(&row.slug, e))?,
+                    description: Description::parse(&row.description)
+                        .map_err(|e| corrupt(&row.slug, e))?,
                 },
                 product_count: u32::try_from(row.product_count).unwrap_or(u32::MAX),
             })
@@ -256,7 +273,9 @@ fn category_summaries(rows: Vec<CategoryRow>) -> Result<Vec<CategorySummary>, Ca
 /// A unique-key violation (SKU taken) as a domain error.
 fn on_unique_violation(e: sqlx::Error, sku: &Sku) -> CatalogError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => CatalogError::SkuTaken(sku.clone()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            CatalogError::SkuTaken(sku.clone())
+        }
         _ => e.into(),
     }
 }

@@ -43,7 +43,8 @@ const GET_SQL: &str = concat!(
      ORDER BY pc.category_slug"
 );
 
-const CATEGORIES_SQL: &str = "SELECT c.slug, c.name, c.description, COUNT(pc.product_id) AS product_count
+const CATEGORIES_SQL: &str =
+    "SELECT c.slug, c.name, c.description, COUNT(pc.product_id) AS product_count
      FROM categories c LEFT JOIN product_categories pc ON pc.category_slug = c.slug
      GROUP BY c.slug, c.name, c.description
      ORDER BY c.slug";

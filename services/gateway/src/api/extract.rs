@@ -17,7 +17,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| Self(v))
-            .map_err(|e| ApiError::BadRequest(format!("invalid query string: {}", e.body_text().trim_start_matches("Failed to deserialize query string: "))))
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "invalid query string: {}",
+                    e.body_text()
+                        .trim_start_matches("Failed to deserialize query string: ")
+                ))
+            })
     }
 }
 

@@ -59,13 +59,21 @@ pub fn router(state: AppState, limits: Limits, metrics: Arc<Metrics>) -> Router 
         .route("/api/v1/products", get(products::list_products))
         .route("/api/v1/products/{id}", get(products::get_product))
         .route("/api/v1/categories", get(products::list_categories))
-        .route("/openapi.json", get(move || async move { ([(http::header::CONTENT_TYPE, "application/json")], doc) }))
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(http::header::CONTENT_TYPE, "application/json")], doc) }),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(DefaultBodyLimit::max(usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX)))
+        .layer(DefaultBodyLimit::max(
+            usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
+        ))
         .layer(middleware::from_fn_with_state(limits, guard))
-        .layer(middleware::from_fn_with_state(metrics, emporium_chassis::http::observe))
+        .layer(middleware::from_fn_with_state(
+            metrics,
+            emporium_chassis::http::observe,
+        ))
 }
 
 async fn not_found(uri: http::Uri) -> Problem {
@@ -73,15 +81,24 @@ async fn not_found(uri: http::Uri) -> Problem {
 }
 
 async fn method_not_allowed(method: http::Method, uri: http::Uri) -> Problem {
-    Problem::new(ErrorKind::MethodNotAllowed, format!("{method} is not allowed on {}", uri.path()))
+    Problem::new(
+        ErrorKind::MethodNotAllowed,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 /// Rejects oversized requests before any work, and bounds the time a request
 /// may take so a stuck one cannot hold up a drain.
 async fn guard(State(limits): State<Limits>, request: Request, next: Next) -> Response {
-    let uri_len = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    let uri_len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
     if uri_len > limits.max_uri_bytes {
-        let detail = format!("the URI is {uri_len} bytes; the limit is {}", limits.max_uri_bytes);
+        let detail = format!(
+            "the URI is {uri_len} bytes; the limit is {}",
+            limits.max_uri_bytes
+        );
         return Problem::new(ErrorKind::UriTooLong, detail).into_response();
     }
     let declared = request
@@ -90,7 +107,10 @@ async fn guard(State(limits): State<Limits>, request: Request, next: Next) -> Re
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if let Some(len) = declared.filter(|&len| len > limits.max_body_bytes) {
-        let detail = format!("the body is {len} bytes; the limit is {}", limits.max_body_bytes);
+        let detail = format!(
+            "the body is {len} bytes; the limit is {}",
+            limits.max_body_bytes
+        );
         return Problem::new(ErrorKind::PayloadTooLarge, detail).into_response();
     }
     match tokio::time::timeout(limits.request_timeout, next.run(request)).await {

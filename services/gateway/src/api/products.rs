@@ -8,9 +8,9 @@ use emporium_chassis::grpc::call;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::AppState;
 use super::extract::{ApiPath, ApiQuery};
 use super::views::{CategoryList, Product, ProductPage};
-use super::AppState;
 use crate::error::ApiError;
 
 pub const MAX_LIMIT: u32 = 100;
@@ -54,7 +54,11 @@ pub async fn list_products(
     let page_size = match params.limit {
         None => 0,
         Some(n @ 1..=MAX_LIMIT) => n,
-        Some(n) => return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT} (got {n})"))),
+        Some(n) => {
+            return Err(ApiError::BadRequest(format!(
+                "limit must be between 1 and {MAX_LIMIT} (got {n})"
+            )));
+        }
     };
     let category = params.category.unwrap_or_default();
     let page_token = params.cursor.unwrap_or_default();
@@ -64,13 +68,24 @@ pub async fn list_products(
         Some(q) => {
             let chars = q.trim().chars().count();
             if !(1..=MAX_QUERY_CHARS).contains(&chars) {
-                return Err(ApiError::BadRequest(format!("q must be 1 to {MAX_QUERY_CHARS} characters")));
+                return Err(ApiError::BadRequest(format!(
+                    "q must be 1 to {MAX_QUERY_CHARS} characters"
+                )));
             }
-            let request = pb::SearchProductsRequest { query: q, page_size, page_token, category };
+            let request = pb::SearchProductsRequest {
+                query: q,
+                page_size,
+                page_token,
+                category,
+            };
             call(deadline, &trace, request, |r| client.search_products(r)).await
         }
         None => {
-            let request = pb::ListProductsRequest { page_size, page_token, category };
+            let request = pb::ListProductsRequest {
+                page_size,
+                page_token,
+                category,
+            };
             call(deadline, &trace, request, |r| client.list_products(r)).await
         }
     }
@@ -97,9 +112,14 @@ pub async fn get_product(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Product>, ApiError> {
     let mut client = state.catalog.clone();
-    let product = call(state.catalog_timeout, &trace, pb::GetProductRequest { id }, |r| client.get_product(r))
-        .await
-        .map_err(ApiError::upstream("catalog"))?;
+    let product = call(
+        state.catalog_timeout,
+        &trace,
+        pb::GetProductRequest { id },
+        |r| client.get_product(r),
+    )
+    .await
+    .map_err(ApiError::upstream("catalog"))?;
     Ok(Json(product.into()))
 }
 
@@ -118,8 +138,15 @@ pub async fn list_categories(
     trace: axum::Extension<TraceContext>,
 ) -> Result<Json<CategoryList>, ApiError> {
     let mut client = state.catalog.clone();
-    let response = call(state.catalog_timeout, &trace, pb::ListCategoriesRequest {}, |r| client.list_categories(r))
-        .await
-        .map_err(ApiError::upstream("catalog"))?;
-    Ok(Json(CategoryList { items: response.categories.into_iter().map(Into::into).collect() }))
+    let response = call(
+        state.catalog_timeout,
+        &trace,
+        pb::ListCategoriesRequest {},
+        |r| client.list_categories(r),
+    )
+    .await
+    .map_err(ApiError::upstream("catalog"))?;
+    Ok(Json(CategoryList {
+        items: response.categories.into_iter().map(Into::into).collect(),
+    }))
 }

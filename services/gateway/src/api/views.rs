@@ -75,7 +75,10 @@ pub struct ProblemDoc {
 fn rfc3339(t: Option<&prost_types::Timestamp>) -> String {
     t.and_then(|t| {
         let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
-        OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?.format(&Rfc3339).ok()
+        OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .ok()?
+            .format(&Rfc3339)
+            .ok()
     })
     .unwrap_or_default()
 }
@@ -90,7 +93,10 @@ impl From<pb::Product> for Product {
             sku: p.sku,
             name: p.name,
             description: p.description,
-            price: Money { currency: price.currency_code, amount_minor: price.minor_units },
+            price: Money {
+                currency: price.currency_code,
+                amount_minor: price.minor_units,
+            },
             categories: p.categories,
             image_url: p.image_path,
         }
@@ -108,6 +114,11 @@ impl From<pb::ListProductsResponse> for ProductPage {
 
 impl From<pb::Category> for Category {
     fn from(c: pb::Category) -> Self {
-        Self { slug: c.slug, name: c.name, description: c.description, product_count: c.product_count }
+        Self {
+            slug: c.slug,
+            name: c.name,
+            description: c.description,
+            product_count: c.product_count,
+        }
     }
 }
