@@ -68,8 +68,7 @@ for image in "${images[@]}"; do
 
   context=$work/$image
   echo "==> $image: collecting the runtime filesystem"
-  libs=$("$docker_dir/collect-rootfs.sh" "$context/rootfs" "$binary")
-  printf '    %s\n' $libs
+  "$docker_dir/collect-rootfs.sh" "$context/rootfs" "$binary" | sed 's/^/    /'
 
   tag=$prefix$image:$version
   echo "==> $image: podman build -t $tag"

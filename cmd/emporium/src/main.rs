@@ -196,23 +196,22 @@ async fn serve(service: Service, sources: Sources<'_>) -> anyhow::Result<()> {
 }
 
 /// The catalog's configuration; with a data directory, its database defaults
-/// to a SQLite file there. `base` holds a caller's further defaults.
-fn catalog_config(
-    sources: Sources<'_>,
-    data_dir: Option<&std::path::Path>,
-    mut base: Table,
-) -> anyhow::Result<CatalogConfig> {
-    if let Some(dir) = data_dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+/// to a SQLite file there (the directory is created only when that default
+/// is used). `base` holds a caller's further defaults.
+fn catalog_config(sources: Sources<'_>, data_dir: Option<&std::path::Path>, mut base: Table) -> anyhow::Result<CatalogConfig> {
+    let default_url = data_dir.map(|dir| format!("sqlite://{}", dir.join("catalog.db").display()));
+    if let Some(url) = &default_url {
         let mut database = Table::new();
-        database.insert(
-            "url".into(),
-            format!("sqlite://{}", dir.join("catalog.db").display()).into(),
-        );
+        database.insert("url".into(), url.clone().into());
         base.insert("database".into(), database.into());
     }
-    Ok(CatalogConfig::load(base, sources).map_err(BadConfig)?)
+    let config = CatalogConfig::load(base, sources).map_err(BadConfig)?;
+    if let (Some(dir), Some(url)) = (data_dir, &default_url)
+        && config.database_url().expose() == url
+    {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    }
+    Ok(config)
 }
 
 async fn import_catalog(

@@ -1,0 +1,58 @@
+"""Each image's Dockerfile builds a non-root, shell-less image that fits how the
+manifests run it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+DEPLOY = Path(__file__).resolve().parents[1]
+DOCKERFILES = sorted((DEPLOY / "docker").glob("*/Dockerfile"))
+OCI = ["title", "description", "version", "revision", "created", "licenses", "source"]
+
+
+def _final_stage(text: str) -> str:
+    return re.split(r"^FROM ", text, flags=re.M)[-1]
+
+
+def test_there_is_a_dockerfile_per_image():
+    assert {p.parent.name for p in DOCKERFILES} >= {"gateway", "catalog", "emporium"}
+
+
+def test_dockerfiles_are_multi_stage_non_root_and_shell_free():
+    for path in DOCKERFILES:
+        text = path.read_text()
+        final = _final_stage(text)
+        name = path.parent.name
+        assert "rust:${RUST_VERSION}-${DEBIAN_SUITE} AS builder" in text, f"{name}: no Rust builder stage"
+        assert "--platform=$BUILDPLATFORM" in text, f"{name}: the builder must run natively for cross builds"
+        assert "FROM scratch AS rootfs-prebuilt" in text and "FROM scratch AS rootfs-source" in text, name
+        assert final.startswith("rootfs-${BINARY_SOURCE}"), f"{name}: the image must be the scratch rootfs"
+        assert "\nRUN " not in final, f"{name}: the runtime stage cannot RUN anything (no shell)"
+        assert re.search(r"^USER 65532:65532$", final, re.M), f"{name}: not user 65532"
+        assert re.search(r"^STOPSIGNAL SIGTERM$", final, re.M), name
+        assert re.search(r'^ENTRYPOINT \["/usr/local/bin/[a-z-]+"\]$', final, re.M), f"{name}: exec-form ENTRYPOINT expected"
+        for label in OCI:
+            assert f"org.opencontainers.image.{label}=" in final, f"{name}: no OCI label {label}"
+
+
+def test_exposed_ports_are_the_ports_the_deployment_declares(overlays):
+    ov = next(iter(overlays.values()))
+    for path in DOCKERFILES:
+        image = path.parent.name
+        exposed = {int(p.split("/")[0]) for line in re.findall(r"^EXPOSE (.+)$", path.read_text(), re.M) for p in line.split()}
+        for d in ov.of_kind("Deployment"):
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                if c["image"].rsplit(":", 1)[0].endswith(f"/emporium/{image}"):
+                    declared = {p["containerPort"] for p in c.get("ports", [])}
+                    assert declared == exposed, f"{image}: EXPOSE {sorted(exposed)} but {d['metadata']['name']} declares {sorted(declared)}"
+
+
+def test_every_image_the_manifests_run_has_a_dockerfile(overlays):
+    images = {p.parent.name for p in DOCKERFILES}
+    for ov in overlays.values():
+        for w in ov.workloads:
+            for c in w.containers():
+                m = re.search(r"(?:^|/)emporium/([a-z0-9-]+):", c["image"])
+                if m:
+                    assert m[1] in images, f"{w.id}: {c['image']} has no deploy/docker/{m[1]}/Dockerfile"
