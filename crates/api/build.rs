@@ -4,7 +4,17 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["emporium/catalog/v1/catalog.proto"];
+    let files = [
+        "emporium/types/v1/types.proto",
+        "emporium/catalog/v1/catalog.proto",
+        "emporium/accounts/v1/accounts.proto",
+        "emporium/cart/v1/cart.proto",
+        "emporium/currency/v1/currency.proto",
+        "emporium/inventory/v1/inventory.proto",
+        "emporium/payment/v1/payment.proto",
+        "emporium/shipping/v1/shipping.proto",
+        "emporium/checkout/v1/checkout.proto",
+    ];
     for file in files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }

@@ -89,13 +89,13 @@ async fn oversized_requests_are_refused_before_any_work() {
 async fn unknown_routes_and_methods() {
     let store = spawn_store().await;
     assert_problem(store.get("/api/v1/nothing-here").await, 404).await;
-    let post = store
+    let put = store
         .http
-        .post(store.gateway.url("/api/v1/products"))
+        .put(store.gateway.url("/api/v1/products"))
         .send()
         .await
         .unwrap();
-    assert_problem(post, 405).await;
+    assert_problem(put, 405).await;
     let delete = store
         .http
         .delete(store.gateway.url("/api/v1/categories"))

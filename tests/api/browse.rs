@@ -143,6 +143,6 @@ async fn serves_an_openapi_3_1_document_describing_every_route() {
         .iter()
         .map(|p| p["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(params, ["category", "q", "cursor", "limit"]);
+    assert_eq!(params, ["category", "q", "cursor", "limit", "currency"]);
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }

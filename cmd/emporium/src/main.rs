@@ -5,8 +5,8 @@
 //!   http://localhost:8080.
 //! - `emporium serve <service>`: one service, as its own binary would run it.
 //! - `emporium migrate [service…]`: apply database migrations.
-//! - `emporium import catalog FILE`: load a catalog data file (also what the
-//!   Kubernetes import Job runs).
+//! - `emporium import catalog|stock FILE`: load a data file (also what the
+//!   Kubernetes import Jobs run).
 //!
 //! Configuration is the services' own (file + `EMPORIUM_<SERVICE>__…`
 //! variables); `up`, `migrate` and `import` add one default: databases live in
@@ -15,17 +15,18 @@
 mod readiness;
 mod up;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use emporium_catalog::CatalogConfig;
-use emporium_chassis::config::{EXIT_BAD_CONFIG, Env, ProcessEnv, Sources, Table};
-use emporium_gateway::GatewayConfig;
+use emporium_chassis::config::{ConfigError, EXIT_BAD_CONFIG, Env, ProcessEnv, Sources, Table};
+use tokio_util::sync::CancellationToken;
 
 /// The seed catalog shipped with the repository (`data/catalog.json`).
 pub const SEED_CATALOG: &str = include_str!("../../../data/catalog.json");
+/// The seed stock, one level per catalog SKU (`data/stock.json`).
+pub const SEED_STOCK: &str = include_str!("../../../data/stock.json");
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,7 +56,7 @@ struct DataDir {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run every service in this process (ports: gateway 8080, catalog 50051).
+    /// Run every service in this process (public API on port 8080).
     Up {
         #[command(flatten)]
         data: DataDir,
@@ -65,7 +66,7 @@ enum Command {
     },
     /// Run one service, as its own binary does.
     Serve { service: Service },
-    /// Apply database migrations (all services if none is named).
+    /// Apply database migrations (every service with a database if none is named).
     Migrate {
         #[command(flatten)]
         data: DataDir,
@@ -84,18 +85,27 @@ enum Command {
 enum ImportWhat {
     /// A catalog data file (JSON, see data/catalog.json); upserts by SKU.
     Catalog { file: PathBuf },
+    /// A stock file (JSON, see data/stock.json); sets the available units per SKU.
+    Stock { file: PathBuf },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Service {
     Gateway,
     Catalog,
+    Accounts,
+    Cart,
+    Currency,
+    Inventory,
+    Payment,
+    Shipping,
+    Checkout,
 }
 
 /// A configuration problem: exit 64 with the message, before anything runs.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
-struct BadConfig(#[from] emporium_chassis::config::ConfigError);
+struct BadConfig(#[from] ConfigError);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -131,6 +141,52 @@ fn main() -> ExitCode {
     }
 }
 
+/// Loads a service's configuration over `base`.
+pub fn load<T>(
+    loader: fn(Table, Sources<'_>) -> Result<T, ConfigError>,
+    sources: Sources<'_>,
+    base: Table,
+) -> anyhow::Result<T> {
+    Ok(loader(base, sources).map_err(BadConfig)?)
+}
+
+/// Defaults for a tool command: the service's database is a SQLite file in
+/// the data directory. Returns the table and that default URL.
+fn data_dir_base(dir: &Path, service: &str) -> (Table, String) {
+    let url = format!("sqlite://{}", dir.join(format!("{service}.db")).display());
+    let mut database = Table::new();
+    database.insert("url".into(), url.clone().into());
+    let mut base = Table::new();
+    base.insert("database".into(), database.into());
+    (base, url)
+}
+
+/// Creates the data directory only when the configured URL is its default one.
+fn ensure_data_dir(dir: &Path, default_url: &str, url: &str) -> anyhow::Result<()> {
+    if url == default_url {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Connects to a service's database as configured (data-directory default)
+/// and applies its migrations; returns the store.
+macro_rules! open_store {
+    ($krate:ident, $config:ident, $name:literal, $sources:expr, $dir:expr) => {{
+        let (base, default_url) = data_dir_base($dir, $name);
+        let config = load($krate::$config::load, $sources, base)?;
+        let url = config.database_url();
+        ensure_data_dir($dir, &default_url, url.expose())?;
+        let store = $krate::Store::connect(url.expose(), 2)?;
+        store
+            .migrate()
+            .await
+            .context(concat!($name, " migrations"))?;
+        store
+    }};
+}
+
 async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
     let sources = Sources {
         file: cli.config.as_deref(),
@@ -140,16 +196,49 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
         Command::Up { data, ephemeral } => up::run(sources, data.data_dir, ephemeral).await,
         Command::Serve { service } => serve(service, sources).await,
         Command::Migrate { data, services } => {
-            let all = services.is_empty();
-            if all || services.contains(&Service::Catalog) {
-                let config = catalog_config(sources, Some(&data.data_dir), Table::new())?;
-                let store = emporium_catalog::Store::connect(config.database_url().expose(), 1)?;
-                store.migrate().await.context("catalog migrations")?;
-                store.close().await;
-                eprintln!("catalog: migrations applied");
+            let dir = data.data_dir.as_path();
+            let wanted = |s| services.is_empty() || services.contains(&s);
+            macro_rules! migrate {
+                ($service:expr, $krate:ident, $config:ident, $name:literal) => {
+                    if wanted($service) {
+                        open_store!($krate, $config, $name, sources, dir)
+                            .close()
+                            .await;
+                        eprintln!(concat!($name, ": migrations applied"));
+                    }
+                };
             }
-            if services.contains(&Service::Gateway) {
-                eprintln!("gateway: has no database");
+            migrate!(Service::Catalog, emporium_catalog, CatalogConfig, "catalog");
+            migrate!(
+                Service::Accounts,
+                emporium_accounts,
+                AccountsConfig,
+                "accounts"
+            );
+            migrate!(Service::Cart, emporium_cart, CartConfig, "cart");
+            migrate!(
+                Service::Inventory,
+                emporium_inventory,
+                InventoryConfig,
+                "inventory"
+            );
+            migrate!(Service::Payment, emporium_payment, PaymentConfig, "payment");
+            migrate!(
+                Service::Shipping,
+                emporium_shipping,
+                ShippingConfig,
+                "shipping"
+            );
+            migrate!(
+                Service::Checkout,
+                emporium_checkout,
+                CheckoutConfig,
+                "checkout"
+            );
+            for s in [Service::Gateway, Service::Currency] {
+                if services.contains(&s) {
+                    eprintln!("{s:?}: has no database");
+                }
             }
             Ok(())
         }
@@ -159,9 +248,13 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
         } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let config = catalog_config(sources, Some(&data.data_dir), Table::new())?;
-            let store = emporium_catalog::Store::connect(config.database_url().expose(), 2)?;
-            store.migrate().await.context("catalog migrations")?;
+            let store = open_store!(
+                emporium_catalog,
+                CatalogConfig,
+                "catalog",
+                sources,
+                data.data_dir.as_path()
+            );
             let report = import_catalog(&store, &text)
                 .await
                 .with_context(|| format!("importing {}", file.display()))?;
@@ -172,52 +265,64 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Import {
+            data,
+            what: ImportWhat::Stock { file },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let store = open_store!(
+                emporium_inventory,
+                InventoryConfig,
+                "inventory",
+                sources,
+                data.data_dir.as_path()
+            );
+            let n = import_stock(&store, &text)
+                .await
+                .with_context(|| format!("importing {}", file.display()))?;
+            store.close().await;
+            eprintln!("inventory: set stock of {n} SKUs");
+            Ok(())
+        }
     }
 }
 
 async fn serve(service: Service, sources: Sources<'_>) -> anyhow::Result<()> {
-    let shutdown = emporium_chassis::lifecycle::shutdown_on_signals();
+    let shutdown: CancellationToken = emporium_chassis::lifecycle::shutdown_on_signals();
+    macro_rules! serve {
+        ($krate:ident, $config:ident, $server:ident) => {{
+            let config = load($krate::$config::load, sources, Table::new())?;
+            $krate::$server::build(config).await?.run(shutdown).await?;
+        }};
+    }
     match service {
-        Service::Catalog => {
-            let config = catalog_config(sources, None, Table::new())?;
-            emporium_catalog::CatalogServer::build(config)
-                .await?
-                .run(shutdown)
-                .await?;
-        }
         Service::Gateway => {
-            let config = GatewayConfig::load(Table::new(), sources).map_err(BadConfig)?;
+            let config = load(emporium_gateway::GatewayConfig::load, sources, Table::new())?;
             emporium_gateway::GatewayServer::build(config)?
                 .run(shutdown)
                 .await?;
         }
+        Service::Catalog => serve!(emporium_catalog, CatalogConfig, CatalogServer),
+        Service::Accounts => serve!(emporium_accounts, AccountsConfig, AccountsServer),
+        Service::Cart => serve!(emporium_cart, CartConfig, CartServer),
+        Service::Currency => serve!(emporium_currency, CurrencyConfig, CurrencyServer),
+        Service::Inventory => serve!(emporium_inventory, InventoryConfig, InventoryServer),
+        Service::Payment => serve!(emporium_payment, PaymentConfig, PaymentServer),
+        Service::Shipping => serve!(emporium_shipping, ShippingConfig, ShippingServer),
+        Service::Checkout => serve!(emporium_checkout, CheckoutConfig, CheckoutServer),
     }
     Ok(())
 }
 
-/// The catalog's configuration; with a data directory, its database defaults
-/// to a SQLite file there (the directory is created only when that default
-/// is used). `base` holds a caller's further defaults.
-fn catalog_config(sources: Sources<'_>, data_dir: Option<&std::path::Path>, mut base: Table) -> anyhow::Result<CatalogConfig> {
-    let default_url = data_dir.map(|dir| format!("sqlite://{}", dir.join("catalog.db").display()));
-    if let Some(url) = &default_url {
-        let mut database = Table::new();
-        database.insert("url".into(), url.clone().into());
-        base.insert("database".into(), database.into());
-    }
-    let config = CatalogConfig::load(base, sources).map_err(BadConfig)?;
-    if let (Some(dir), Some(url)) = (data_dir, &default_url)
-        && config.database_url().expose() == url
-    {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    }
-    Ok(config)
-}
-
-async fn import_catalog(
+pub async fn import_catalog(
     store: &emporium_catalog::Store,
     text: &str,
 ) -> anyhow::Result<emporium_catalog::store::ImportReport> {
     let data = emporium_catalog::import::parse(text)?;
     Ok(store.import(&data.categories, &data.products).await?)
+}
+
+pub async fn import_stock(store: &emporium_inventory::Store, text: &str) -> anyhow::Result<usize> {
+    Ok(emporium_inventory::import_stock(store, text).await?)
 }

@@ -1,27 +1,55 @@
 //! `emporium up`: the whole store in one process.
 //!
 //! Each service keeps its own ports, database file and admin endpoints, just
-//! as in a cluster; only the process is shared. Ports default to gateway
-//! 8080 (admin 9080) and catalog 50051 (admin 9081); the usual variables
-//! (`EMPORIUM_GATEWAY__HTTP_ADDR`, …) move them.
+//! as in a cluster; only the process is shared. Services start leaves first
+//! (those that call nobody), then cart, checkout and the gateway, each
+//! pointed at the addresses its upstreams actually bound. Default ports:
+//! gateway 8080, catalog 50051, cart 50052, currency 50053, inventory 50054,
+//! payment 50055, shipping 50056, accounts 50057, checkout 50058; admin
+//! ports 9080–9088. The usual variables (`EMPORIUM_<SERVICE>__GRPC_ADDR`, …)
+//! move any of them.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use emporium_catalog::CatalogServer;
 use emporium_chassis::config::{Sources, Table};
-use emporium_gateway::{GatewayConfig, GatewayServer};
 
 use crate::readiness::{loopback, wait_all};
-use crate::{BadConfig, SEED_CATALOG, catalog_config, import_catalog};
+use crate::{SEED_CATALOG, SEED_STOCK, import_catalog, import_stock, load};
 
-fn addr_table(entries: &[(&str, String)]) -> Table {
-    entries
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), toml::Value::String(v.clone())))
-        .collect()
+/// Local defaults for one service: its admin port, its SQLite file in the
+/// data directory, and where its upstreams listen.
+fn base(admin_port: u16, database: Option<String>, upstreams: &[(&str, SocketAddr)]) -> Table {
+    let mut t = Table::new();
+    t.insert("admin_addr".into(), format!("[::]:{admin_port}").into());
+    if let Some(url) = database {
+        let mut db = Table::new();
+        db.insert("url".into(), url.into());
+        t.insert("database".into(), db.into());
+    }
+    for (name, addr) in upstreams {
+        let mut u = Table::new();
+        u.insert("url".into(), format!("http://{}", loopback(*addr)).into());
+        t.insert((*name).into(), u.into());
+    }
+    t
+}
+
+fn sqlite(dir: &Path, name: &str) -> Option<String> {
+    Some(format!(
+        "sqlite://{}",
+        dir.join(format!("{name}.db")).display()
+    ))
+}
+
+/// One running service: its row in the table, and its task.
+struct Row {
+    name: &'static str,
+    serves: String,
+    admin: SocketAddr,
 }
 
 pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> anyhow::Result<()> {
@@ -31,55 +59,175 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
     } else {
         None
     };
-    let data_dir = temp.as_ref().map_or(data_dir, |t| t.path().to_owned());
+    let dir = temp.as_ref().map_or(data_dir, |t| t.path().to_owned());
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
 
-    // `up` gives each service its own admin port unless one was configured.
-    let catalog_config = catalog_config(
+    // Services that call nobody.
+    let catalog = emporium_catalog::CatalogServer::build(load(
+        emporium_catalog::CatalogConfig::load,
         sources,
-        Some(&data_dir),
-        addr_table(&[("admin_addr", "[::]:9081".into())]),
-    )?;
-    let catalog = CatalogServer::build(catalog_config)
-        .await
-        .context("starting the catalog")?;
-    seed_if_empty(catalog.store()).await?;
-    let catalog_grpc = loopback(catalog.grpc_addr());
+        base(9081, sqlite(&dir, "catalog"), &[]),
+    )?)
+    .await
+    .context("starting the catalog")?;
+    if catalog.store().count_products().await? == 0
+        && catalog.store().list_categories().await?.is_empty()
+    {
+        let report = import_catalog(catalog.store(), SEED_CATALOG)
+            .await
+            .context("seeding the catalog")?;
+        tracing::info!(
+            products = report.created,
+            categories = report.categories,
+            "seeded the empty catalog"
+        );
+    }
+    let mut accounts_base = base(9082, sqlite(&dir, "accounts"), &[]);
+    accounts_base.insert(
+        "signing_key_path".into(),
+        dir.join("accounts-signing-key.pem")
+            .display()
+            .to_string()
+            .into(),
+    );
+    let accounts = emporium_accounts::AccountsServer::build(load(
+        emporium_accounts::AccountsConfig::load,
+        sources,
+        accounts_base,
+    )?)
+    .await
+    .context("starting accounts")?;
+    let currency = emporium_currency::CurrencyServer::build(load(
+        emporium_currency::CurrencyConfig::load,
+        sources,
+        base(9084, None, &[]),
+    )?)
+    .await
+    .context("starting currency")?;
+    let inventory = emporium_inventory::InventoryServer::build(load(
+        emporium_inventory::InventoryConfig::load,
+        sources,
+        base(9085, sqlite(&dir, "inventory"), &[]),
+    )?)
+    .await
+    .context("starting inventory")?;
+    if inventory.store().count_skus().await? == 0 {
+        let n = import_stock(inventory.store(), SEED_STOCK)
+            .await
+            .context("seeding the stock")?;
+        tracing::info!(skus = n, "seeded the empty inventory");
+    }
+    let payment = emporium_payment::PaymentServer::build(load(
+        emporium_payment::PaymentConfig::load,
+        sources,
+        base(9086, sqlite(&dir, "payment"), &[]),
+    )?)
+    .await
+    .context("starting payment")?;
+    let shipping = emporium_shipping::ShippingServer::build(load(
+        emporium_shipping::ShippingConfig::load,
+        sources,
+        base(9087, sqlite(&dir, "shipping"), &[]),
+    )?)
+    .await
+    .context("starting shipping")?;
 
-    let mut gateway_base = addr_table(&[("admin_addr", "[::]:9080".into())]);
-    let mut upstream = Table::new();
-    upstream.insert("url".into(), format!("http://{catalog_grpc}").into());
-    gateway_base.insert("catalog".into(), upstream.into());
-    let gateway_config = GatewayConfig::load(gateway_base, sources).map_err(BadConfig)?;
-    let gateway = GatewayServer::build(gateway_config).context("starting the gateway")?;
+    // Services that call others, pointed at where those actually listen.
+    let cart = emporium_cart::CartServer::build(load(
+        emporium_cart::CartConfig::load,
+        sources,
+        base(
+            9083,
+            sqlite(&dir, "cart"),
+            &[("catalog", catalog.grpc_addr())],
+        ),
+    )?)
+    .await
+    .context("starting the cart")?;
+    let checkout = emporium_checkout::CheckoutServer::build(load(
+        emporium_checkout::CheckoutConfig::load,
+        sources,
+        base(
+            9088,
+            sqlite(&dir, "checkout"),
+            &[
+                ("cart", cart.grpc_addr()),
+                ("catalog", catalog.grpc_addr()),
+                ("currency", currency.grpc_addr()),
+                ("inventory", inventory.grpc_addr()),
+                ("payment", payment.grpc_addr()),
+                ("shipping", shipping.grpc_addr()),
+            ],
+        ),
+    )?)
+    .await
+    .context("starting checkout")?;
+    let gateway = emporium_gateway::GatewayServer::build(load(
+        emporium_gateway::GatewayConfig::load,
+        sources,
+        base(
+            9080,
+            None,
+            &[
+                ("catalog", catalog.grpc_addr()),
+                ("accounts", accounts.grpc_addr()),
+                ("cart", cart.grpc_addr()),
+                ("currency", currency.grpc_addr()),
+                ("checkout", checkout.grpc_addr()),
+            ],
+        ),
+    )?)
+    .context("starting the gateway")?;
 
-    let rows = [
-        (
-            "gateway",
-            format!("http://{}", display(gateway.http_addr())),
-            gateway.admin_addr(),
-        ),
-        (
-            "catalog",
-            format!("grpc://{}", display(catalog.grpc_addr())),
-            catalog.admin_addr(),
-        ),
-    ];
-    let admins: Vec<_> = rows.iter().map(|r| r.2).collect();
     let public = format!("http://{}", display(gateway.http_addr()));
+    let grpc = |name, addr: SocketAddr, admin| Row {
+        name,
+        serves: format!("grpc://{}", display(addr)),
+        admin,
+    };
+    let rows = vec![
+        Row {
+            name: "gateway",
+            serves: public.clone(),
+            admin: gateway.admin_addr(),
+        },
+        grpc("catalog", catalog.grpc_addr(), catalog.admin_addr()),
+        grpc("accounts", accounts.grpc_addr(), accounts.admin_addr()),
+        grpc("cart", cart.grpc_addr(), cart.admin_addr()),
+        grpc("currency", currency.grpc_addr(), currency.admin_addr()),
+        grpc("inventory", inventory.grpc_addr(), inventory.admin_addr()),
+        grpc("payment", payment.grpc_addr(), payment.admin_addr()),
+        grpc("shipping", shipping.grpc_addr(), shipping.admin_addr()),
+        grpc("checkout", checkout.grpc_addr(), checkout.admin_addr()),
+    ];
 
     let shutdown = emporium_chassis::lifecycle::shutdown_on_signals();
     let mut tasks = tokio::task::JoinSet::new();
-    let token = shutdown.clone();
-    tasks.spawn(async move { catalog.run(token).await.map(drop).context("catalog") });
-    let token = shutdown.clone();
-    tasks.spawn(async move { gateway.run(token).await.map(drop).context("gateway") });
+    macro_rules! spawn {
+        ($name:literal, $server:expr) => {{
+            let token = shutdown.clone();
+            let server = $server;
+            tasks.spawn(async move { server.run(token).await.map(drop).context($name) });
+        }};
+    }
+    spawn!("catalog", catalog);
+    spawn!("accounts", accounts);
+    spawn!("currency", currency);
+    spawn!("inventory", inventory);
+    spawn!("payment", payment);
+    spawn!("shipping", shipping);
+    spawn!("cart", cart);
+    spawn!("checkout", checkout);
+    spawn!("gateway", gateway);
 
+    let admins: Vec<_> = rows.iter().map(|r| r.admin).collect();
     if !wait_all(&admins, Duration::from_secs(30)).await {
         shutdown.cancel();
         anyhow::bail!("services did not become ready within 30s");
     }
     let ready_in = started.elapsed();
-    print_table(&rows, &data_dir, ephemeral, ready_in, &public)?;
+    print_table(&rows, &dir, ephemeral, ready_in, &public)?;
     tracing::info!(ready_ms = ready_in.as_millis() as u64, "all services ready");
 
     let mut first_error = None;
@@ -96,22 +244,7 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
     first_error.map_or(Ok(()), Err)
 }
 
-async fn seed_if_empty(store: &emporium_catalog::Store) -> anyhow::Result<()> {
-    if store.count_products().await? > 0 || !store.list_categories().await?.is_empty() {
-        return Ok(());
-    }
-    let report = import_catalog(store, SEED_CATALOG)
-        .await
-        .context("seeding the catalog")?;
-    tracing::info!(
-        products = report.created,
-        categories = report.categories,
-        "seeded the empty catalog"
-    );
-    Ok(())
-}
-
-fn display(addr: std::net::SocketAddr) -> String {
+fn display(addr: SocketAddr) -> String {
     if addr.ip().is_unspecified() {
         format!("localhost:{}", addr.port())
     } else {
@@ -120,8 +253,8 @@ fn display(addr: std::net::SocketAddr) -> String {
 }
 
 fn print_table(
-    rows: &[(&str, String, std::net::SocketAddr)],
-    data_dir: &std::path::Path,
+    rows: &[Row],
+    data_dir: &Path,
     ephemeral: bool,
     ready_in: Duration,
     public: &str,
@@ -142,8 +275,14 @@ fn print_table(
         "  {:<10} {:<28} ADMIN (/livez /readyz /metrics)",
         "SERVICE", "SERVES"
     )?;
-    for (name, serves, admin) in rows {
-        writeln!(out, "  {name:<10} {serves:<28} http://{}", display(*admin))?;
+    for row in rows {
+        writeln!(
+            out,
+            "  {:<10} {:<28} http://{}",
+            row.name,
+            row.serves,
+            display(row.admin)
+        )?;
     }
     writeln!(out, "\n  Try:  curl {public}/api/v1/products")?;
     writeln!(out, "        curl {public}/openapi.json")?;

@@ -12,8 +12,8 @@
 //!    file whose content (trailing newline removed) is the value: that is how
 //!    Kubernetes Secrets mounted as files reach a service.
 //!
-//! Environment values that read as integers or booleans are typed as such;
-//! everything else is a string. Unknown keys are errors, and every error names
+//! Environment values that read as integers or booleans are typed as such,
+//! and `[…]` is read as a TOML array (a list); everything else is a string. Unknown keys are errors, and every error names
 //! the key it is about, so a typo fails the start instead of being ignored.
 
 use std::collections::BTreeMap;
@@ -208,6 +208,13 @@ fn env_layer(section: &str, env: &dyn Env) -> Result<Table, ConfigError> {
 fn typed(raw: &str) -> Value {
     if let Ok(i) = raw.parse::<i64>() {
         return Value::Integer(i);
+    }
+    // A list, written as a TOML array: `["a@example.com", "b@example.com"]`.
+    if raw.trim_start().starts_with('[')
+        && let Ok(mut t) = format!("v = {raw}").parse::<Table>()
+        && let Some(list @ Value::Array(_)) = t.remove("v")
+    {
+        return list;
     }
     match raw {
         "true" => Value::Boolean(true),
@@ -509,6 +516,40 @@ mod tests {
         let url = got.db.url.unwrap();
         assert_eq!(url.expose(), "postgres://u:p4ss@db/x");
         assert_eq!(format!("{url:?}"), "[redacted]");
+    }
+
+    #[test]
+    fn lists_are_written_as_toml_arrays() {
+        #[derive(Debug, Default, Serialize, Deserialize)]
+        #[serde(default)]
+        struct Lists {
+            emails: Vec<String>,
+        }
+        let env = MapEnv::new([(
+            "EMPORIUM_L__EMAILS",
+            r#"["a@example.com", "b@example.com"]"#,
+        )]);
+        let got: Lists = load(
+            "l",
+            Table::new(),
+            Sources {
+                file: None,
+                env: &env,
+            },
+        )
+        .unwrap();
+        assert_eq!(got.emails, ["a@example.com", "b@example.com"]);
+        let env = MapEnv::new([("EMPORIUM_L__EMAILS", "[not toml")]);
+        let err = load::<Lists>(
+            "l",
+            Table::new(),
+            Sources {
+                file: None,
+                env: &env,
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("l.emails"), "{err}");
     }
 
     #[test]

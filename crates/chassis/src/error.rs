@@ -19,6 +19,8 @@ pub enum ErrorKind {
     Conflict,
     Unauthenticated,
     PermissionDenied,
+    /// A payment was declined by the card processor.
+    PaymentDeclined,
     /// Edge only: the request body is larger than allowed.
     PayloadTooLarge,
     /// Edge only: the request URI is longer than allowed.
@@ -43,7 +45,7 @@ struct Row {
 impl ErrorKind {
     /// Every kind, in table order. Reading a gRPC code back to a kind takes
     /// the FIRST kind with that code, so edge-only kinds come last.
-    pub const ALL: [ErrorKind; 14] = [
+    pub const ALL: [ErrorKind; 15] = [
         Self::InvalidArgument,
         Self::NotFound,
         Self::AlreadyExists,
@@ -55,6 +57,7 @@ impl ErrorKind {
         Self::Unavailable,
         Self::DeadlineExceeded,
         Self::Internal,
+        Self::PaymentDeclined,
         Self::PayloadTooLarge,
         Self::UriTooLong,
         Self::MethodNotAllowed,
@@ -104,6 +107,12 @@ impl ErrorKind {
                 "Upstream deadline exceeded",
             ),
             Self::Internal => (500, Code::Internal, "internal", "Internal error"),
+            Self::PaymentDeclined => (
+                402,
+                Code::FailedPrecondition,
+                "payment-declined",
+                "Payment declined",
+            ),
             Self::PayloadTooLarge => (
                 413,
                 Code::InvalidArgument,
@@ -167,6 +176,18 @@ impl ErrorKind {
         }
     }
 
+    /// The kind of an error status from another Emporium service: the kind
+    /// it names in [`KIND_METADATA`] (codes alone are ambiguous: a declined
+    /// payment and a conflict are both `FAILED_PRECONDITION`), else the code's.
+    pub fn from_status(status: &tonic::Status) -> Self {
+        status
+            .metadata()
+            .get(KIND_METADATA)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|slug| Self::ALL.into_iter().find(|k| k.row().slug == slug))
+            .unwrap_or_else(|| Self::from_grpc(status.code()))
+    }
+
     /// Whether the detail text may be shown to a caller. Internal errors keep
     /// their detail in the logs.
     pub fn is_public(self) -> bool {
@@ -174,15 +195,23 @@ impl ErrorKind {
     }
 }
 
+/// The gRPC metadata key naming an error's kind exactly.
+pub const KIND_METADATA: &str = "x-emporium-error-kind";
+
 /// Builds the gRPC status for an error of `kind`; internal details are
-/// replaced by a generic message (the caller logs them).
+/// replaced by a generic message (the caller logs them). The kind travels in
+/// [`KIND_METADATA`] so callers recover it exactly.
 pub fn status(kind: ErrorKind, message: impl Into<String>) -> tonic::Status {
     let message = if kind.is_public() {
         message.into()
     } else {
         "internal error".to_owned()
     };
-    tonic::Status::new(kind.grpc_code(), message)
+    let mut status = tonic::Status::new(kind.grpc_code(), message);
+    if let Ok(value) = kind.row().slug.parse() {
+        status.metadata_mut().insert(KIND_METADATA, value);
+    }
+    status
 }
 
 /// An RFC 9457 problem document.
@@ -216,7 +245,7 @@ impl Problem {
 
     /// The problem for a gRPC status returned by an upstream service.
     pub fn from_status(status: &tonic::Status) -> Self {
-        Self::new(ErrorKind::from_grpc(status.code()), status.message())
+        Self::new(ErrorKind::from_status(status), status.message())
     }
 
     pub fn with_instance(mut self, instance: impl Into<String>) -> Self {
@@ -246,7 +275,7 @@ mod tests {
 
     #[test]
     fn service_kinds_round_trip_through_grpc_codes() {
-        let service_kinds = &ErrorKind::ALL[..ErrorKind::ALL.len() - 3];
+        let service_kinds = &ErrorKind::ALL[..ErrorKind::ALL.len() - 4];
         for &kind in service_kinds {
             assert_eq!(ErrorKind::from_grpc(kind.grpc_code()), kind, "{kind:?}");
         }
@@ -260,6 +289,20 @@ mod tests {
         );
         assert_eq!(ErrorKind::from_grpc(Code::Unknown), ErrorKind::Internal);
         assert_eq!(ErrorKind::from_grpc(Code::DataLoss), ErrorKind::Internal);
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_a_status() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_status(&status(kind, "x")), kind, "{kind:?}");
+        }
+        let declined = Problem::from_status(&status(ErrorKind::PaymentDeclined, "card_declined"));
+        assert_eq!(declined.status, 402);
+        // A plain status from a non-Emporium server falls back to its code.
+        assert_eq!(
+            ErrorKind::from_status(&tonic::Status::failed_precondition("x")),
+            ErrorKind::Conflict
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ use tracing::Instrument;
 
 use crate::config::{ConfigError, Duration as ConfigDuration};
 use crate::health::State as Life;
+use crate::identity::Identity;
 use crate::{Health, Metrics, TraceContext};
 
 /// Deliberate faults, for resilience demos and drain tests. Off by default.
@@ -265,12 +266,40 @@ pub enum CallError {
     Status(tonic::Status),
 }
 
+/// What an outgoing call carries from the request that causes it: the trace
+/// to continue and, when a user is behind it, their identity.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    pub trace: TraceContext,
+    pub identity: Option<Identity>,
+}
+
+impl CallContext {
+    pub fn new(trace: TraceContext, identity: Option<Identity>) -> Self {
+        Self { trace, identity }
+    }
+
+    /// For calls made while handling `request`: its trace context (put there
+    /// by the server's observation layer) and its caller.
+    pub fn of<T>(request: &tonic::Request<T>) -> Self {
+        let trace = request
+            .extensions()
+            .get::<TraceContext>()
+            .copied()
+            .unwrap_or_else(TraceContext::new_root);
+        Self {
+            trace,
+            identity: Identity::from_metadata(request.metadata()),
+        }
+    }
+}
+
 /// Makes one unary call with a deadline: the deadline is sent as
-/// `grpc-timeout`, the trace context as `traceparent`, and the call is
-/// abandoned when the deadline passes.
+/// `grpc-timeout`, the trace context as `traceparent`, the caller (if any)
+/// as identity metadata, and the call is abandoned when the deadline passes.
 pub async fn call<Req, Resp, F, Fut>(
     deadline: Duration,
-    trace: &TraceContext,
+    ctx: &CallContext,
     message: Req,
     f: F,
 ) -> Result<Resp, CallError>
@@ -280,7 +309,10 @@ where
 {
     let mut request = tonic::Request::new(message);
     request.set_timeout(deadline);
-    trace.child().inject(&mut request);
+    ctx.trace.child().inject(&mut request);
+    if let Some(identity) = &ctx.identity {
+        identity.inject(&mut request);
+    }
     let started = Instant::now();
     match tokio::time::timeout(deadline, f(request)).await {
         Err(_) => Err(CallError::DeadlineExceeded),
@@ -292,5 +324,46 @@ where
             Err(CallError::DeadlineExceeded)
         }
         Ok(Err(status)) => Err(CallError::Status(status)),
+    }
+}
+
+/// A client of one upstream service and the deadline of each of its calls.
+#[derive(Debug, Clone)]
+pub struct Client<C> {
+    pub client: C,
+    pub deadline: Duration,
+}
+
+impl<C: Clone> Client<C> {
+    /// A lazily-connecting client of `upstream` (needs a Tokio runtime);
+    /// `key` names its configuration for errors.
+    pub fn new(
+        key: &str,
+        upstream: &Upstream,
+        make: fn(Channel) -> C,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            client: make(channel(key, upstream)?),
+            deadline: upstream.timeout.get(),
+        })
+    }
+
+    /// One call through [`call`], e.g.
+    /// `cart.call(&ctx, request, |mut c, r| async move { c.get_cart(r).await })`.
+    pub async fn call<Req, Resp, F, Fut>(
+        &self,
+        ctx: &CallContext,
+        message: Req,
+        f: F,
+    ) -> Result<Resp, CallError>
+    where
+        F: FnOnce(C, tonic::Request<Req>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        let client = self.client.clone();
+        call(self.deadline, ctx, message, move |request| {
+            f(client, request)
+        })
+        .await
     }
 }

@@ -9,6 +9,8 @@
 //! - [`grpc`]: a gRPC server with the standard health protocol, reflection,
 //!   trace propagation and metrics, and a client channel factory;
 //! - [`http`]: the same request observation for HTTP (axum) servers;
+//! - [`identity`] and [`jwt`]: who is calling (verified at the gateway,
+//!   forwarded in gRPC metadata) and the Ed25519 access tokens that say so;
 //! - [`error`]: one error model mapped to problem+json (RFC 9457) at the edge
 //!   and to gRPC status codes inside;
 //! - [`net`]: dual-stack (`[::]`) listeners;
@@ -23,6 +25,8 @@ pub mod error;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod identity;
+pub mod jwt;
 pub mod lifecycle;
 pub mod net;
 pub mod telemetry;

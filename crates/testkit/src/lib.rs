@@ -20,6 +20,15 @@ use emporium_catalog::{CatalogConfig, CatalogServer};
 use emporium_chassis::config::{Secret, Table};
 use emporium_chassis::lifecycle::Stopped;
 use emporium_gateway::{GatewayConfig, GatewayServer};
+
+pub mod accounts;
+pub mod cart;
+pub mod checkout;
+pub mod currency;
+pub mod inventory;
+pub mod payment;
+pub mod shipping;
+pub mod system;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -183,6 +192,11 @@ impl Running {
 
     /// Stops the service and waits until it has drained.
     pub async fn stop(mut self) -> anyhow::Result<Stopped> {
+        self.stop_in_place().await
+    }
+
+    /// Like [`Running::stop`], leaving the (stopped) handle in place.
+    pub async fn stop_in_place(&mut self) -> anyhow::Result<Stopped> {
         self.shutdown.cancel();
         match self.task.take() {
             Some(task) => task.await?,
@@ -197,9 +211,34 @@ impl Drop for Running {
     }
 }
 
+impl Running {
+    /// Runs a built service in the background and waits until its `/readyz`
+    /// answers 200. `run` gets the shutdown token.
+    pub async fn start<F, Fut>(
+        addr: SocketAddr,
+        admin_addr: SocketAddr,
+        run: F,
+    ) -> anyhow::Result<Self>
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<Stopped>> + Send + 'static,
+    {
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(shutdown.clone()));
+        let running = Self {
+            addr,
+            admin_addr,
+            shutdown,
+            task: Some(task),
+        };
+        wait_ready(&running).await?;
+        Ok(running)
+    }
+}
+
 /// Test settings every spawned service gets: loopback ports chosen by the
 /// kernel, short drain.
-fn local_base() -> Table {
+pub fn local_base() -> Table {
     let mut base = Table::new();
     base.insert("admin_addr".into(), "127.0.0.1:0".into());
     let mut shutdown = Table::new();
@@ -210,7 +249,7 @@ fn local_base() -> Table {
 
 /// Loads a service config from the test base plus `overrides`, ignoring the
 /// process environment (tests must not depend on a developer's variables).
-fn test_config<T>(
+pub fn test_config<T>(
     load: impl FnOnce(
         Table,
         emporium_chassis::config::Sources<'_>,
@@ -241,17 +280,10 @@ pub async fn spawn_catalog_with(db: &TestDb, overrides: Table) -> anyhow::Result
     config.database.url = Some(Secret::new(db.url()));
     let server = CatalogServer::build(config).await?;
     let (addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
-    let shutdown = CancellationToken::new();
-    let token = shutdown.clone();
-    let task = tokio::spawn(async move { Ok(server.run(token).await?) });
-    let running = Running {
-        addr,
-        admin_addr,
-        shutdown,
-        task: Some(task),
-    };
-    wait_ready(&running).await?;
-    Ok(running)
+    Running::start(addr, admin_addr, |token| async move {
+        Ok(server.run(token).await?)
+    })
+    .await
 }
 
 /// Starts the gateway in front of the catalog at `catalog_url`.
@@ -270,17 +302,10 @@ pub async fn spawn_gateway_with(catalog_url: &str, overrides: Table) -> anyhow::
     config.http_addr = "127.0.0.1:0".parse()?;
     let server = GatewayServer::build(config)?;
     let (addr, admin_addr) = (server.http_addr(), server.admin_addr());
-    let shutdown = CancellationToken::new();
-    let token = shutdown.clone();
-    let task = tokio::spawn(async move { Ok(server.run(token).await?) });
-    let running = Running {
-        addr,
-        admin_addr,
-        shutdown,
-        task: Some(task),
-    };
-    wait_ready(&running).await?;
-    Ok(running)
+    Running::start(addr, admin_addr, |token| async move {
+        Ok(server.run(token).await?)
+    })
+    .await
 }
 
 /// Polls `/readyz` until 200, for at most 10 s.
@@ -311,6 +336,32 @@ where
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// A gRPC request carrying `identity`, as the gateway would forward it.
+pub fn request_as<T>(
+    identity: &emporium_chassis::identity::Identity,
+    message: T,
+) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    identity.inject(&mut request);
+    request
+}
+
+/// An admin identity for tests.
+pub fn admin() -> emporium_chassis::identity::Identity {
+    emporium_chassis::identity::Identity {
+        user_id: "test-admin".into(),
+        role: emporium_chassis::identity::Role::Admin,
+    }
+}
+
+/// A customer identity with a fresh id.
+pub fn customer() -> emporium_chassis::identity::Identity {
+    emporium_chassis::identity::Identity {
+        user_id: uuid::Uuid::now_v7().to_string(),
+        role: emporium_chassis::identity::Role::Customer,
     }
 }
 

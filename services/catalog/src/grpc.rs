@@ -3,6 +3,8 @@
 
 use emporium_api::catalog::v1 as pb;
 use emporium_api::catalog::v1::catalog_service_server::CatalogService;
+use emporium_api::types::v1 as types;
+use emporium_chassis::identity::Identity;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
@@ -45,7 +47,7 @@ fn optional<T>(
     }
 }
 
-fn money(field: &str, price: Option<&pb::Money>) -> Result<Money, domain::Invalid> {
+fn money(field: &str, price: Option<&types::Money>) -> Result<Money, domain::Invalid> {
     let price = price.ok_or_else(|| domain::Invalid::new(field, "is required"))?;
     let currency = Currency::parse(&price.currency_code).map_err(|e| e.within(field))?;
     Money::new(price.minor_units, currency).map_err(|e| e.within(field))
@@ -64,7 +66,7 @@ fn to_pb(p: Product) -> pb::Product {
         sku: p.sku.to_string(),
         name: p.name.to_string(),
         description: p.description.to_string(),
-        price: Some(pb::Money {
+        price: Some(types::Money {
             minor_units: p.price.minor(),
             currency_code: p.price.currency().to_string(),
         }),
@@ -157,6 +159,7 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::CreateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
+        let admin = Identity::require_admin(&request)?;
         let r = request.into_inner();
         let new = NewProduct {
             sku: Sku::parse(&r.sku).map_err(invalid)?,
@@ -167,7 +170,7 @@ impl CatalogService for CatalogApi {
             image: ImagePath::parse(&r.image_path).map_err(invalid)?,
         };
         let product = self.store.create_product(&new).await?;
-        tracing::info!(product_id = %product.id, "product created");
+        tracing::info!(product_id = %product.id, user_id = %admin.user_id, "product created");
         Ok(Response::new(to_pb(product)))
     }
 
@@ -176,6 +179,7 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::UpdateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
+        let admin = Identity::require_admin(&request)?;
         let r = request.into_inner();
         let id = ProductId::parse(&r.id).map_err(invalid)?;
         let patch = ProductPatch {
@@ -221,7 +225,7 @@ impl CatalogService for CatalogApi {
             )));
         }
         let product = self.store.update_product(id, &patch).await?;
-        tracing::info!("product updated");
+        tracing::info!(user_id = %admin.user_id, "product updated");
         Ok(Response::new(to_pb(product)))
     }
 
@@ -230,9 +234,10 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<pb::DeleteProductRequest>,
     ) -> Result<Response<pb::DeleteProductResponse>, Status> {
+        let admin = Identity::require_admin(&request)?;
         let id = ProductId::parse(&request.get_ref().id).map_err(invalid)?;
         self.store.delete_product(id).await?;
-        tracing::info!("product deleted");
+        tracing::info!(user_id = %admin.user_id, "product deleted");
         Ok(Response::new(pb::DeleteProductResponse {}))
     }
 }

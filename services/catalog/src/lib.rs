@@ -3,8 +3,9 @@
 //! Owns products and categories, and nothing else: no other service reads its
 //! tables. Serves them over gRPC (`emporium.catalog.v1.CatalogService`):
 //! list with cursor pagination and category filter, case-insensitive search,
-//! get, and admin create/update/delete. Calls no other service; emits and
-//! consumes no events (yet).
+//! get, and create/update/delete for callers with the `admin` role (the
+//! identity the gateway forwards in metadata). Calls no other service; emits
+//! and consumes no events (yet).
 //!
 //! Storage is SQLite (embedded default, one file) or PostgreSQL, chosen by
 //! the database URL; migrations are embedded in the binary.

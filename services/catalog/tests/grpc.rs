@@ -5,7 +5,8 @@
 
 use emporium_api::catalog::v1 as pb;
 use emporium_api::catalog::v1::catalog_service_client::CatalogServiceClient;
-use emporium_testkit::{Backend, SEED_CATALOG, TestDb, spawn_catalog};
+use emporium_api::types::v1 as types;
+use emporium_testkit::{Backend, SEED_CATALOG, TestDb, admin, customer, request_as, spawn_catalog};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -30,7 +31,7 @@ fn create_request(sku: &str) -> pb::CreateProductRequest {
         sku: sku.into(),
         name: "Brass Compass".into(),
         description: "A compass for tests.".into(),
-        price: Some(pb::Money {
+        price: Some(types::Money {
             minor_units: 4500,
             currency_code: "USD".into(),
         }),
@@ -76,7 +77,7 @@ async fn bad_arguments_are_invalid_argument_and_unknown_ids_not_found() {
 async fn admin_writes_create_update_and_delete() {
     let (_db, _catalog, mut client) = seeded().await;
     let created = client
-        .create_product(create_request("TST-1000"))
+        .create_product(request_as(&admin(), create_request("TST-1000")))
         .await
         .unwrap()
         .into_inner();
@@ -84,14 +85,17 @@ async fn admin_writes_create_update_and_delete() {
     assert!(created.create_time.is_some());
 
     let duplicate = client
-        .create_product(create_request("TST-1000"))
+        .create_product(request_as(&admin(), create_request("TST-1000")))
         .await
         .unwrap_err();
     assert_eq!(duplicate.code(), Code::AlreadyExists);
 
     let mut unknown_category = create_request("TST-1001");
     unknown_category.categories = vec!["not-a-category".into()];
-    let err = client.create_product(unknown_category).await.unwrap_err();
+    let err = client
+        .create_product(request_as(&admin(), unknown_category))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(
         err.message().contains("not-a-category"),
@@ -100,24 +104,31 @@ async fn admin_writes_create_update_and_delete() {
     );
 
     let mut negative = create_request("TST-1002");
-    negative.price = Some(pb::Money {
+    negative.price = Some(types::Money {
         minor_units: -1,
         currency_code: "USD".into(),
     });
     assert_eq!(
-        client.create_product(negative).await.unwrap_err().code(),
+        client
+            .create_product(request_as(&admin(), negative))
+            .await
+            .unwrap_err()
+            .code(),
         Code::InvalidArgument
     );
 
     let updated = client
-        .update_product(pb::UpdateProductRequest {
-            id: created.id.clone(),
-            price: Some(pb::Money {
-                minor_units: 3900,
-                currency_code: "USD".into(),
-            }),
-            ..Default::default()
-        })
+        .update_product(request_as(
+            &admin(),
+            pb::UpdateProductRequest {
+                id: created.id.clone(),
+                price: Some(types::Money {
+                    minor_units: 3900,
+                    currency_code: "USD".into(),
+                }),
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -125,17 +136,23 @@ async fn admin_writes_create_update_and_delete() {
     assert_eq!(updated.name, created.name);
 
     let nothing = client
-        .update_product(pb::UpdateProductRequest {
-            id: created.id.clone(),
-            ..Default::default()
-        })
+        .update_product(request_as(
+            &admin(),
+            pb::UpdateProductRequest {
+                id: created.id.clone(),
+                ..Default::default()
+            },
+        ))
         .await;
     assert_eq!(nothing.unwrap_err().code(), Code::InvalidArgument);
 
     client
-        .delete_product(pb::DeleteProductRequest {
-            id: created.id.clone(),
-        })
+        .delete_product(request_as(
+            &admin(),
+            pb::DeleteProductRequest {
+                id: created.id.clone(),
+            },
+        ))
         .await
         .unwrap();
     let gone = client
@@ -143,6 +160,32 @@ async fn admin_writes_create_update_and_delete() {
         .await
         .unwrap_err();
     assert_eq!(gone.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn writes_need_the_admin_role() {
+    let (_db, _catalog, mut client) = seeded().await;
+    let anonymous = client
+        .create_product(create_request("TST-2000"))
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    let as_customer = client
+        .create_product(request_as(&customer(), create_request("TST-2000")))
+        .await
+        .unwrap_err();
+    assert_eq!(as_customer.code(), Code::PermissionDenied);
+    let delete = pb::DeleteProductRequest {
+        id: "01920000-0000-7000-8000-000000000000".into(),
+    };
+    assert_eq!(
+        client
+            .delete_product(request_as(&customer(), delete))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
 }
 
 #[tokio::test]

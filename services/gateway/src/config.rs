@@ -15,8 +15,14 @@ pub struct GatewayConfig {
     pub http_addr: SocketAddr,
     /// `/livez`, `/readyz`, `/metrics`.
     pub admin_addr: SocketAddr,
-    /// The catalog's gRPC port; `timeout` is the deadline of each call.
+    /// The services behind the API (gRPC); `timeout` is each call's deadline.
     pub catalog: Upstream,
+    pub accounts: Upstream,
+    pub cart: Upstream,
+    pub currency: Upstream,
+    pub checkout: Upstream,
+    /// How access tokens are checked.
+    pub auth: AuthConfig,
     /// Bound on a whole request, whatever it waits for.
     pub request_timeout: Duration,
     /// Largest request body accepted (413 above).
@@ -26,12 +32,46 @@ pub struct GatewayConfig {
     pub shutdown: ShutdownConfig,
 }
 
+/// Access-token verification.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Expected `iss` and `aud` claims (as accounts issues them).
+    pub issuer: String,
+    pub audience: String,
+    /// How long fetched signing keys are trusted before a refresh.
+    pub jwks_ttl: Duration,
+    /// Least time between two fetches caused by unknown key ids, so forged
+    /// tokens cannot make the gateway hammer accounts.
+    pub jwks_min_refresh: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "emporium".into(),
+            audience: "emporium-api".into(),
+            jwks_ttl: Duration::from_secs(600),
+            jwks_min_refresh: Duration::from_secs(10),
+        }
+    }
+}
+
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             http_addr: SocketAddr::from(([0u16; 8], 8080)),
             admin_addr: SocketAddr::from(([0u16; 8], 9090)),
             catalog: Upstream::new("http://localhost:50051"),
+            cart: Upstream::new("http://localhost:50052"),
+            currency: Upstream::new("http://localhost:50053"),
+            accounts: Upstream::new("http://localhost:50057"),
+            checkout: Upstream {
+                // A checkout runs a whole saga: several calls, a card charge.
+                timeout: Duration::from_secs(8),
+                ..Upstream::new("http://localhost:50058")
+            },
+            auth: AuthConfig::default(),
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
             max_uri_bytes: 4096,
@@ -43,17 +83,32 @@ impl Default for GatewayConfig {
 impl GatewayConfig {
     pub fn load(base: Table, sources: Sources<'_>) -> Result<Self, ConfigError> {
         let config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
-        emporium_chassis::grpc::validate("gateway.catalog", &config.catalog)?;
-        if config.catalog.timeout >= config.request_timeout {
-            return Err(ConfigError::invalid(
-                "gateway.catalog.timeout",
-                format!(
-                    "must be shorter than gateway.request_timeout ({})",
-                    config.request_timeout
-                ),
-            ));
+        for (key, upstream) in config.upstreams() {
+            emporium_chassis::grpc::validate(&format!("gateway.{key}"), upstream)?;
+            if upstream.timeout >= config.request_timeout {
+                return Err(ConfigError::invalid(
+                    format!("gateway.{key}.timeout"),
+                    format!(
+                        "must be shorter than gateway.request_timeout ({})",
+                        config.request_timeout
+                    ),
+                ));
+            }
         }
         Ok(config)
+    }
+}
+
+impl GatewayConfig {
+    pub fn upstreams(&self) -> impl Iterator<Item = (&'static str, &Upstream)> {
+        [
+            ("catalog", &self.catalog),
+            ("accounts", &self.accounts),
+            ("cart", &self.cart),
+            ("currency", &self.currency),
+            ("checkout", &self.checkout),
+        ]
+        .into_iter()
     }
 }
 

@@ -12,6 +12,13 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// Tokens cannot be checked right now (accounts unreachable).
+    #[error("sign-in cannot be checked right now; try again shortly")]
+    KeysUnavailable,
     /// An upstream service answered with an error, or could not be reached.
     #[error("{service}: {status}")]
     Upstream {
@@ -37,7 +44,10 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => ErrorKind::InvalidArgument,
             Self::NotFound(_) => ErrorKind::NotFound,
-            Self::Upstream { status, .. } => ErrorKind::from_grpc(status.code()),
+            Self::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            Self::Forbidden(_) => ErrorKind::PermissionDenied,
+            Self::KeysUnavailable => ErrorKind::Unavailable,
+            Self::Upstream { status, .. } => ErrorKind::from_status(status),
             Self::Deadline(_) | Self::Timeout(_) => ErrorKind::DeadlineExceeded,
         }
     }
@@ -64,6 +74,13 @@ impl IntoResponse for ApiError {
         ) {
             tracing::warn!(error = %self, "request failed upstream");
         }
-        Problem::new(kind, self.detail()).into_response()
+        let mut response = Problem::new(kind, self.detail()).into_response();
+        if kind == ErrorKind::Unauthenticated {
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer realm=\"emporium\""),
+            );
+        }
+        response
     }
 }

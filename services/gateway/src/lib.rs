@@ -5,7 +5,9 @@
 //! on the services that own the data, each with a deadline and the caller's
 //! W3C trace context. Every error is `application/problem+json`.
 //!
-//! Calls: catalog (products, categories). Owns no data. Emits no events.
+//! Calls: catalog, accounts, cart, currency, checkout. Owns no data; emits
+//! no events. Verifies access tokens itself ([`auth`]) and forwards the
+//! caller's identity in gRPC metadata.
 //!
 //! ## Layout
 //! - [`config`] — settings (`[gateway]`, `EMPORIUM_GATEWAY__…`)
@@ -13,13 +15,13 @@
 //! - [`error`] — the gateway's error type, answered as problem documents
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod error;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use emporium_api::catalog::v1::catalog_service_client::CatalogServiceClient;
 use emporium_chassis::config::ConfigError;
 use emporium_chassis::lifecycle::{self, Stopped};
 use emporium_chassis::net::{BindError, bind_named};
@@ -48,8 +50,10 @@ pub struct GatewayServer {
 
 impl GatewayServer {
     pub fn build(config: GatewayConfig) -> Result<Self, StartError> {
-        // Validate the upstream before binding anything.
-        emporium_chassis::grpc::validate("gateway.catalog", &config.catalog)?;
+        // Validate the upstreams before binding anything.
+        for (key, upstream) in config.upstreams() {
+            emporium_chassis::grpc::validate(&format!("gateway.{key}"), upstream)?;
+        }
         let http = bind_named(
             "gateway HTTP port",
             "EMPORIUM_GATEWAY__HTTP_ADDR",
@@ -82,12 +86,8 @@ impl GatewayServer {
             http,
             admin,
         } = self;
-        let channel = emporium_chassis::grpc::channel("gateway.catalog", &config.catalog)
+        let state = api::AppState::new(&config)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let state = api::AppState {
-            catalog: CatalogServiceClient::new(channel),
-            catalog_timeout: config.catalog.timeout.get(),
-        };
         let limits = api::Limits {
             max_body_bytes: config.max_body_bytes,
             max_uri_bytes: config.max_uri_bytes,

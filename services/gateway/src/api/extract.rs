@@ -41,3 +41,40 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             .map_err(|e| ApiError::BadRequest(format!("invalid path: {}", e.body_text())))
     }
 }
+
+/// `Json<T>` answering a bad body (not JSON, wrong types, unknown fields,
+/// wrong content type) with a 400 problem, and an oversized one with 413.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::JsonRejection;
+        use axum::response::IntoResponse;
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(emporium_chassis::Problem::new(
+                    emporium_chassis::ErrorKind::PayloadTooLarge,
+                    e.body_text(),
+                )
+                .into_response())
+            }
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest(
+                "send the body as JSON with `Content-Type: application/json`".into(),
+            )
+            .into_response()),
+            Err(e) => Err(
+                ApiError::BadRequest(format!("invalid JSON body: {}", e.body_text()))
+                    .into_response(),
+            ),
+        }
+    }
+}

@@ -1,6 +1,11 @@
 //! The public REST API: routes, request guards and the OpenAPI document.
 
+pub mod account;
+pub mod admin;
+pub mod cart;
+pub mod currency;
 mod extract;
+pub mod orders;
 pub mod products;
 pub mod views;
 
@@ -11,19 +16,68 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, patch, post};
+use emporium_api::accounts::v1::accounts_service_client::AccountsServiceClient;
+use emporium_api::cart::v1::cart_service_client::CartServiceClient;
 use emporium_api::catalog::v1::catalog_service_client::CatalogServiceClient;
+use emporium_api::checkout::v1::checkout_service_client::CheckoutServiceClient;
+use emporium_api::currency::v1::currency_service_client::CurrencyServiceClient;
+use emporium_chassis::config::ConfigError;
+use emporium_chassis::grpc::Client;
 use emporium_chassis::{ErrorKind, Metrics, Problem};
 use tonic::transport::Channel;
 use utoipa::OpenApi;
 
+use crate::auth::{Keys, authenticate};
+use crate::config::GatewayConfig;
 use crate::error::ApiError;
 
-/// What handlers share: upstream clients and their deadlines.
+/// What handlers share: upstream clients (each with its deadline) and the
+/// token verifier.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub catalog: CatalogServiceClient<Channel>,
-    pub catalog_timeout: Duration,
+    pub catalog: Client<CatalogServiceClient<Channel>>,
+    pub accounts: Client<AccountsServiceClient<Channel>>,
+    pub cart: Client<CartServiceClient<Channel>>,
+    pub currency: Client<CurrencyServiceClient<Channel>>,
+    pub checkout: Client<CheckoutServiceClient<Channel>>,
+    pub keys: Arc<Keys>,
+}
+
+impl AppState {
+    /// Lazily-connecting clients for every upstream (needs a Tokio runtime).
+    pub fn new(config: &GatewayConfig) -> Result<Self, ConfigError> {
+        let accounts = Client::new(
+            "gateway.accounts",
+            &config.accounts,
+            AccountsServiceClient::new,
+        )?;
+        let keys = Arc::new(Keys::new(
+            accounts.client.clone(),
+            accounts.deadline,
+            config.auth.clone(),
+        ));
+        Ok(Self {
+            catalog: Client::new(
+                "gateway.catalog",
+                &config.catalog,
+                CatalogServiceClient::new,
+            )?,
+            cart: Client::new("gateway.cart", &config.cart, CartServiceClient::new)?,
+            currency: Client::new(
+                "gateway.currency",
+                &config.currency,
+                CurrencyServiceClient::new,
+            )?,
+            checkout: Client::new(
+                "gateway.checkout",
+                &config.checkout,
+                CheckoutServiceClient::new,
+            )?,
+            accounts,
+            keys,
+        })
+    }
 }
 
 /// Limits applied to every request before it reaches a handler.
@@ -41,11 +95,44 @@ pub struct Limits {
         description = "The public REST API of the Emporium store. Every error is an RFC 9457 problem document (`application/problem+json`) with a stable `type`.",
         license(name = "Apache-2.0")
     ),
-    paths(products::list_products, products::get_product, products::list_categories),
-    tags((name = "catalog", description = "Products and categories"))
+    paths(
+        products::list_products, products::get_product, products::list_categories, currency::list,
+        account::signup, account::login, account::me, account::jwks,
+        cart::get, cart::add, cart::set_quantity, cart::remove, cart::clear,
+        orders::checkout, orders::list, orders::get,
+        admin::create, admin::update, admin::delete,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "catalog", description = "Products, categories and currencies"),
+        (name = "accounts", description = "Sign-up, sign-in, token keys"),
+        (name = "cart", description = "The signed-in customer's cart"),
+        (name = "orders", description = "Checkout and order history"),
+        (name = "admin", description = "Product management (admin role)"),
+    )
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme the protected operations name.
+#[derive(Debug)]
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The OpenAPI 3.1 document of this API, generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -56,15 +143,41 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState, limits: Limits, metrics: Arc<Metrics>) -> Router {
     let doc = openapi().to_json().unwrap_or_else(|_| "{}".to_owned());
     Router::new()
-        .route("/api/v1/products", get(products::list_products))
-        .route("/api/v1/products/{id}", get(products::get_product))
+        .route(
+            "/api/v1/products",
+            get(products::list_products).post(admin::create),
+        )
+        .route(
+            "/api/v1/products/{id}",
+            get(products::get_product)
+                .patch(admin::update)
+                .delete(admin::delete),
+        )
         .route("/api/v1/categories", get(products::list_categories))
+        .route("/api/v1/currencies", get(currency::list))
+        .route("/api/v1/auth/signup", post(account::signup))
+        .route("/api/v1/auth/login", post(account::login))
+        .route("/api/v1/me", get(account::me))
+        .route("/.well-known/jwks.json", get(account::jwks))
+        .route("/api/v1/cart", get(cart::get).delete(cart::clear))
+        .route("/api/v1/cart/items", post(cart::add))
+        .route(
+            "/api/v1/cart/items/{product_id}",
+            patch(cart::set_quantity).delete(cart::remove),
+        )
+        .route("/api/v1/checkout", post(orders::checkout))
+        .route("/api/v1/orders", get(orders::list))
+        .route("/api/v1/orders/{id}", get(orders::get))
         .route(
             "/openapi.json",
             get(move || async move { ([(http::header::CONTENT_TYPE, "application/json")], doc) }),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state.keys),
+            authenticate,
+        ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(
             usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),

@@ -4,11 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use emporium_api::catalog::v1 as pb;
 use emporium_chassis::TraceContext;
-use emporium_chassis::grpc::call;
+use emporium_chassis::grpc::CallContext;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::AppState;
+use super::currency::convert_prices;
 use super::extract::{ApiPath, ApiQuery};
 use super::views::{CategoryList, Product, ProductPage};
 use crate::error::ApiError;
@@ -31,6 +32,17 @@ pub struct ListParams {
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// Also show each price in this currency (`display_price`), e.g. `EUR`.
+    pub currency: Option<String>,
+}
+
+/// Query parameters of one product.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProductParams {
+    /// Also show the price in this currency (`display_price`), e.g. `EUR`.
+    pub currency: Option<String>,
 }
 
 /// Lists products, optionally filtered by category and/or text.
@@ -48,9 +60,10 @@ pub struct ListParams {
 )]
 pub async fn list_products(
     State(state): State<AppState>,
-    trace: axum::Extension<TraceContext>,
+    axum::Extension(trace): axum::Extension<TraceContext>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<ProductPage>, ApiError> {
+    let ctx = CallContext::new(trace, None);
     let page_size = match params.limit {
         None => 0,
         Some(n @ 1..=MAX_LIMIT) => n,
@@ -62,8 +75,7 @@ pub async fn list_products(
     };
     let category = params.category.unwrap_or_default();
     let page_token = params.cursor.unwrap_or_default();
-    let mut client = state.catalog.clone();
-    let deadline = state.catalog_timeout;
+    let catalog = &state.catalog;
     let page = match params.q {
         Some(q) => {
             let chars = q.trim().chars().count();
@@ -78,7 +90,11 @@ pub async fn list_products(
                 page_token,
                 category,
             };
-            call(deadline, &trace, request, |r| client.search_products(r)).await
+            catalog
+                .call(&ctx, request, |mut c, r| async move {
+                    c.search_products(r).await
+                })
+                .await
         }
         None => {
             let request = pb::ListProductsRequest {
@@ -86,11 +102,21 @@ pub async fn list_products(
                 page_token,
                 category,
             };
-            call(deadline, &trace, request, |r| client.list_products(r)).await
+            catalog
+                .call(
+                    &ctx,
+                    request,
+                    |mut c, r| async move { c.list_products(r).await },
+                )
+                .await
         }
     }
     .map_err(ApiError::upstream("catalog"))?;
-    Ok(Json(page.into()))
+    let mut page = ProductPage::from(page);
+    if let Some(currency) = params.currency {
+        convert_prices(&state, trace, &currency, &mut page.items).await?;
+    }
+    Ok(Json(page))
 }
 
 /// One product by id.
@@ -98,7 +124,7 @@ pub async fn list_products(
     get,
     path = "/api/v1/products/{id}",
     tag = "catalog",
-    params(("id" = String, Path, description = "Product id")),
+    params(("id" = String, Path, description = "Product id"), ProductParams),
     responses(
         (status = 200, description = "The product", body = Product),
         (status = 400, description = "The id is malformed", body = super::views::ProblemDoc, content_type = "application/problem+json"),
@@ -108,19 +134,24 @@ pub async fn list_products(
 )]
 pub async fn get_product(
     State(state): State<AppState>,
-    trace: axum::Extension<TraceContext>,
+    axum::Extension(trace): axum::Extension<TraceContext>,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<ProductParams>,
 ) -> Result<Json<Product>, ApiError> {
-    let mut client = state.catalog.clone();
-    let product = call(
-        state.catalog_timeout,
-        &trace,
-        pb::GetProductRequest { id },
-        |r| client.get_product(r),
-    )
-    .await
-    .map_err(ApiError::upstream("catalog"))?;
-    Ok(Json(product.into()))
+    let ctx = CallContext::new(trace, None);
+    let product = state
+        .catalog
+        .call(&ctx, pb::GetProductRequest { id }, |mut c, r| async move {
+            c.get_product(r).await
+        })
+        .await
+        .map_err(ApiError::upstream("catalog"))?;
+    let mut products = [Product::from(product)];
+    if let Some(currency) = params.currency {
+        convert_prices(&state, trace, &currency, &mut products).await?;
+    }
+    let [product] = products;
+    Ok(Json(product))
 }
 
 /// Every category with its number of products.
@@ -135,17 +166,16 @@ pub async fn get_product(
 )]
 pub async fn list_categories(
     State(state): State<AppState>,
-    trace: axum::Extension<TraceContext>,
+    axum::Extension(trace): axum::Extension<TraceContext>,
 ) -> Result<Json<CategoryList>, ApiError> {
-    let mut client = state.catalog.clone();
-    let response = call(
-        state.catalog_timeout,
-        &trace,
-        pb::ListCategoriesRequest {},
-        |r| client.list_categories(r),
-    )
-    .await
-    .map_err(ApiError::upstream("catalog"))?;
+    let ctx = CallContext::new(trace, None);
+    let response = state
+        .catalog
+        .call(&ctx, pb::ListCategoriesRequest {}, |mut c, r| async move {
+            c.list_categories(r).await
+        })
+        .await
+        .map_err(ApiError::upstream("catalog"))?;
     Ok(Json(CategoryList {
         items: response.categories.into_iter().map(Into::into).collect(),
     }))

@@ -1,0 +1,29 @@
+//! Spawning the shipping service in tests.
+//!
+//! ```text
+//! let db = TestDb::new(Backend::Sqlite).await?.unwrap();
+//! let shipping = spawn_shipping(&db).await?;
+//! ```
+
+use emporium_chassis::config::{Secret, Table};
+use emporium_shipping::{ShippingConfig, ShippingServer};
+
+use crate::{Running, TestDb, test_config};
+
+/// Starts shipping on `db`, migrated, on ephemeral loopback ports.
+pub async fn spawn_shipping(db: &TestDb) -> anyhow::Result<Running> {
+    spawn_shipping_with(db, Table::new()).await
+}
+
+/// Like [`spawn_shipping`], with extra settings (e.g. `faults.latency`).
+pub async fn spawn_shipping_with(db: &TestDb, overrides: Table) -> anyhow::Result<Running> {
+    let mut config: ShippingConfig = test_config(ShippingConfig::load, overrides)?;
+    config.grpc_addr = "127.0.0.1:0".parse()?;
+    config.database.url = Some(Secret::new(db.url()));
+    let server = ShippingServer::build(config).await?;
+    let (addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
+    Running::start(addr, admin_addr, |token| async move {
+        Ok(server.run(token).await?)
+    })
+    .await
+}

@@ -1,0 +1,189 @@
+//! The whole store in one test process: every service on its own loopback
+//! ports and its own database, wired like `emporium up` wires them, plus
+//! helpers to act as its users.
+//!
+//! ```text
+//! let system = spawn_system(SystemOptions::default()).await?.unwrap();
+//! reqwest::get(system.gateway.url("/api/v1/products")).await?;
+//! ```
+
+use emporium_chassis::config::Table;
+use emporium_chassis::jwt::{Claims, SigningKey};
+
+use crate::checkout::{CheckoutUpstreams, spawn_checkout};
+use crate::{
+    Backend, Running, SEED_CATALOG, TestDb, seed_catalog, spawn_catalog, spawn_gateway_with, table,
+};
+
+/// What to vary between runs.
+#[derive(Debug, Clone)]
+pub struct SystemOptions {
+    /// The database engine of every service.
+    pub backend: Backend,
+    /// Extra checkout settings (e.g. `saga.halt_after`).
+    pub checkout: Table,
+    /// Extra payment settings (e.g. fault injection).
+    pub payment: Table,
+}
+
+impl Default for SystemOptions {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Sqlite,
+            checkout: Table::new(),
+            payment: Table::new(),
+        }
+    }
+}
+
+/// A running store. Dropping it stops every service.
+#[derive(Debug)]
+pub struct System {
+    pub gateway: Running,
+    pub checkout: Running,
+    pub cart: Running,
+    pub accounts: Running,
+    pub catalog: Running,
+    pub currency: Running,
+    pub inventory: Running,
+    pub payment: Running,
+    pub shipping: Running,
+    checkout_db: TestDb,
+    upstreams: CheckoutUpstreams,
+    signing_key: SigningKey,
+    _databases: Vec<TestDb>,
+}
+
+/// Starts every service (seeded catalog and stock), or `None` when the
+/// backend is not configured on this machine.
+pub async fn spawn_system(options: SystemOptions) -> anyhow::Result<Option<System>> {
+    let backend = options.backend;
+    let mut databases = Vec::new();
+    macro_rules! db {
+        () => {{
+            match TestDb::new(backend).await? {
+                Some(db) => db,
+                None => return Ok(None),
+            }
+        }};
+    }
+    let catalog_db = db!();
+    seed_catalog(&catalog_db, SEED_CATALOG).await?;
+    let catalog = spawn_catalog(&catalog_db).await?;
+    databases.push(catalog_db);
+
+    let signing_key = SigningKey::generate()?;
+    let accounts_db = db!();
+    let accounts = crate::accounts::spawn_accounts_with(
+        &accounts_db,
+        table(&[("signing_key", &signing_key.to_pem()?)]),
+    )
+    .await?;
+    databases.push(accounts_db);
+
+    let currency = crate::currency::spawn_currency().await?;
+
+    let inventory_db = db!();
+    crate::inventory::seed_stock(&inventory_db, crate::inventory::SEED_STOCK).await?;
+    let inventory = crate::inventory::spawn_inventory(&inventory_db).await?;
+    databases.push(inventory_db);
+
+    let payment_db = db!();
+    let payment = crate::payment::spawn_payment_with(&payment_db, options.payment.clone()).await?;
+    databases.push(payment_db);
+
+    let shipping_db = db!();
+    let shipping = crate::shipping::spawn_shipping(&shipping_db).await?;
+    databases.push(shipping_db);
+
+    let cart_db = db!();
+    let cart = crate::cart::spawn_cart(&cart_db, &catalog.base_url()).await?;
+    databases.push(cart_db);
+
+    let upstreams = CheckoutUpstreams {
+        cart: cart.base_url(),
+        catalog: catalog.base_url(),
+        currency: currency.base_url(),
+        inventory: inventory.base_url(),
+        payment: payment.base_url(),
+        shipping: shipping.base_url(),
+    };
+    let checkout_db = db!();
+    let checkout = spawn_checkout(&checkout_db, &upstreams, None, options.checkout.clone()).await?;
+
+    let gateway = spawn_gateway_with(
+        &catalog.base_url(),
+        table(&[
+            ("accounts.url", &accounts.base_url()),
+            ("cart.url", &cart.base_url()),
+            ("currency.url", &currency.base_url()),
+            ("checkout.url", &checkout.base_url()),
+        ]),
+    )
+    .await?;
+
+    Ok(Some(System {
+        gateway,
+        checkout,
+        cart,
+        accounts,
+        catalog,
+        currency,
+        inventory,
+        payment,
+        shipping,
+        checkout_db,
+        upstreams,
+        signing_key,
+        _databases: databases,
+    }))
+}
+
+impl System {
+    /// Stops checkout (draining it) and starts a fresh instance on the same
+    /// database and port, as after a crash and restart.
+    pub async fn restart_checkout(&mut self, overrides: Table) -> anyhow::Result<()> {
+        let port = self.checkout.addr.port();
+        self.checkout.stop_in_place().await?;
+        self.checkout =
+            spawn_checkout(&self.checkout_db, &self.upstreams, Some(port), overrides).await?;
+        Ok(())
+    }
+
+    /// An access token signed with accounts' own key, valid from now for
+    /// `ttl_seconds` (negative: already expired).
+    pub fn sign_token(
+        &self,
+        user_id: &str,
+        role: &str,
+        ttl_seconds: i64,
+    ) -> anyhow::Result<String> {
+        Ok(self.sign_token_with(&self.signing_key, user_id, role, ttl_seconds))
+    }
+
+    /// A token signed with any key (e.g. one accounts never published).
+    pub fn sign_token_with(
+        &self,
+        key: &SigningKey,
+        user_id: &str,
+        role: &str,
+        ttl_seconds: i64,
+    ) -> String {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let issued = if ttl_seconds < 0 {
+            now + ttl_seconds - 900
+        } else {
+            now
+        };
+        key.sign(&Claims {
+            iss: "emporium".into(),
+            aud: "emporium-api".into(),
+            sub: user_id.into(),
+            role: role.into(),
+            iat: issued,
+            nbf: issued,
+            exp: now + ttl_seconds,
+            jti: uuid::Uuid::new_v4().to_string(),
+        })
+    }
+}

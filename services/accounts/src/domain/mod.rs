@@ -1,0 +1,84 @@
+//! The accounts' types and rules: no I/O, no transport types.
+//!
+//! Every value is built by one fallible constructor, so past the edge an
+//! [`Email`] is always lowercased and well-formed, a [`Password`] always 8 to
+//! 128 characters (and never printed), a [`UserName`] always 1 to 100.
+
+mod values;
+
+pub use emporium_chassis::identity::Role;
+pub use values::{Email, Password, PasswordHash, UserId, UserName};
+
+use time::OffsetDateTime;
+
+/// A value that broke a rule; `field` names it as the caller sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct Invalid {
+    pub field: String,
+    pub reason: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A user as other services and the user see them (no credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub name: UserName,
+    pub role: Role,
+    pub created_at: OffsetDateTime,
+}
+
+/// A user about to be stored, with the hash of their password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub user: User,
+    pub password_hash: PasswordHash,
+}
+
+/// The role a new user gets: `admin` if their email is one of
+/// `admin_emails` (compared lowercased), `customer` otherwise.
+pub fn role_for(email: &Email, admin_emails: &[Email]) -> Role {
+    if admin_emails.contains(email) {
+        Role::Admin
+    } else {
+        Role::Customer
+    }
+}
+
+/// The current time at the precision both databases keep (microseconds), so
+/// a value reads back exactly as it was written.
+pub fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn listed_emails_become_admins_whatever_their_case() {
+        let admins = [Email::parse("Boss@Example.com").unwrap()];
+        assert_eq!(
+            role_for(&Email::parse("boss@example.COM").unwrap(), &admins),
+            Role::Admin
+        );
+        assert_eq!(
+            role_for(&Email::parse("clerk@example.com").unwrap(), &admins),
+            Role::Customer
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! # Checkout service
+//!
+//! Owns orders, their saga state, idempotency keys and the outbox. Places
+//! orders by orchestrating the saga in [`saga`] over cart, catalog, currency,
+//! inventory, shipping and payment (all gRPC, each call with a deadline), and
+//! serves order history to each order's owner. Emits `order.placed.v1`
+//! through its transactional outbox (published once the event bus exists).
+//!
+//! ## Layout
+//! - [`config`] — settings (`[checkout]`, `EMPORIUM_CHECKOUT__…`)
+//! - [`domain`] — orders, money, the saga's step machine; no I/O
+//! - [`store`] — orders and outbox in SQLite or PostgreSQL
+//! - [`saga`] — the orchestrator and crash recovery
+//! - [`upstream`] — clients of the services the saga calls
+//! - [`grpc`] — the tonic service
+//! - [`error`] — the service's error type and its gRPC mapping
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod saga;
+pub mod store;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use emporium_chassis::config::ConfigError;
+use emporium_chassis::grpc::ServerParts;
+use emporium_chassis::lifecycle::{self, Stopped};
+use emporium_chassis::net::{BindError, bind_named};
+use emporium_chassis::{Health, Metrics};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::CheckoutConfig;
+pub use error::CheckoutError;
+pub use store::Store;
+
+pub const SERVICE_NAME: &str = "emporium.checkout.v1.CheckoutService";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("checkout database: {0}")]
+    Database(#[from] CheckoutError),
+}
+
+/// A checkout with its ports bound and its database ready, not yet serving.
+#[derive(Debug)]
+pub struct CheckoutServer {
+    config: CheckoutConfig,
+    store: Store,
+    grpc: TcpListener,
+    admin: TcpListener,
+}
+
+impl CheckoutServer {
+    pub async fn build(config: CheckoutConfig) -> Result<Self, StartError> {
+        let store = Store::connect(
+            config.database_url().expose(),
+            config.database.max_connections,
+        )?;
+        if config.database.migrate_on_start {
+            store.migrate().await?;
+        }
+        let grpc = bind_named(
+            "checkout gRPC port",
+            "EMPORIUM_CHECKOUT__GRPC_ADDR",
+            config.grpc_addr,
+        )?;
+        let admin = bind_named(
+            "checkout admin port",
+            "EMPORIUM_CHECKOUT__ADMIN_ADDR",
+            config.admin_addr,
+        )?;
+        Ok(Self {
+            config,
+            store,
+            grpc,
+            admin,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc.local_addr().unwrap_or(self.config.grpc_addr)
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr().unwrap_or(self.config.admin_addr)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown`, recovering abandoned sagas in the background.
+    pub async fn run(
+        self,
+        shutdown: CancellationToken,
+    ) -> Result<Stopped, tonic::transport::Error> {
+        let Self {
+            config,
+            store,
+            grpc,
+            admin,
+        } = self;
+        let upstreams = match upstream::Upstreams::new(&config) {
+            Ok(u) => u,
+            Err(e) => {
+                // Validated at load time; reaching here means a bug, not bad input.
+                tracing::error!(error = %e, "checkout upstreams");
+                return Ok(Stopped::Drained);
+            }
+        };
+        let saga = Arc::new(saga::Saga::new(
+            store.clone(),
+            upstreams,
+            config.saga.clone(),
+        ));
+        let recovery = tokio::spawn(Arc::clone(&saga).recover_until(shutdown.clone()));
+        let health = Health::new();
+        let metrics = Arc::new(Metrics::new("checkout"));
+        let parts = ServerParts {
+            service_names: &[SERVICE_NAME],
+            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
+            health: health.clone(),
+            metrics: metrics.clone(),
+            faults: config.faults.clone(),
+        };
+        let routes =
+            tonic::service::Routes::new(grpc::CheckoutApi::new(saga, store.clone()).into_server());
+        let service = lifecycle::Service {
+            name: "checkout",
+            health,
+            metrics,
+            admin,
+            drain_timeout: config.shutdown.drain_timeout.get(),
+        };
+        let stopped = lifecycle::run(service, shutdown, |stop| {
+            emporium_chassis::grpc::serve(grpc, routes, parts, stop)
+        })
+        .await;
+        let _ = recovery.await;
+        store.close().await;
+        stopped
+    }
+}

@@ -1,0 +1,273 @@
+//! The checkout database: orders (each row is also its saga's state) and the
+//! transactional outbox. SQLite or PostgreSQL by URL; every statement is in
+//! [`sql`], written once for both.
+//!
+//! Guarantees:
+//! - one order per (user, idempotency key), enforced by a unique key;
+//! - a step changes only by compare-and-set from the step the caller saw,
+//!   and only for the instance holding the saga's lease, so two instances
+//!   never drive the same saga;
+//! - an order becomes `placed` in the same transaction that writes its
+//!   `order.placed.v1` outbox record.
+
+mod sql;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use time::OffsetDateTime;
+
+use crate::domain::{
+    Address, Currency, Failure, IdempotencyKey, Money, Order, OrderId, OrderItem, Step,
+};
+use crate::error::CheckoutError;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+}
+
+#[derive(Debug, Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Who drives a saga, and until when (epoch milliseconds).
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub owner: String,
+    pub until_ms: i64,
+}
+
+/// Fields a step change may set alongside the step.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub shipping_cost: Option<i64>,
+    pub total: Option<i64>,
+    pub charge_id: Option<String>,
+    pub failure: Option<Failure>,
+}
+
+/// An event to publish, written in the same transaction as the state change.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    pub id: String,
+    pub aggregate_id: String,
+    pub event_type: String,
+    pub payload: String,
+}
+
+/// The result of creating an order under an idempotency key.
+#[derive(Debug)]
+pub enum Created {
+    /// The order was created as given.
+    New,
+    /// The key was used before: the order that holds it.
+    Existing(Box<Order>),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $f:ident ( $($arg:expr),* )) => {
+        match &$self.db {
+            Db::Sqlite(pool) => sql::sqlite::$f(pool, $($arg),*).await,
+            Db::Postgres(pool) => sql::postgres::$f(pool, $($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Connects lazily to `sqlite://…` or `postgres://…`.
+    pub fn connect(url: &str, max_connections: u32) -> Result<Self, CheckoutError> {
+        let acquire = Duration::from_secs(3);
+        let scheme = url.split_once(':').map(|(s, _)| s);
+        let db = match scheme {
+            Some("sqlite") => Db::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(acquire)
+                    .connect_lazy_with(
+                        SqliteConnectOptions::from_str(url)?
+                            .create_if_missing(true)
+                            .journal_mode(SqliteJournalMode::Wal)
+                            .synchronous(SqliteSynchronous::Normal)
+                            .foreign_keys(true)
+                            .busy_timeout(Duration::from_secs(5)),
+                    ),
+            ),
+            Some("postgres" | "postgresql") => Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(acquire)
+                    .connect_lazy_with(
+                        PgConnectOptions::from_str(url)?.application_name("emporium-checkout"),
+                    ),
+            ),
+            _ => {
+                return Err(CheckoutError::Invalid(crate::domain::Invalid::new(
+                    "database.url",
+                    "must start with sqlite:// or postgres://",
+                )));
+            }
+        };
+        Ok(Self { db })
+    }
+
+    pub async fn migrate(&self) -> Result<(), CheckoutError> {
+        match &self.db {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match &self.db {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// Inserts a new order holding `lease`, unless the user's key is taken.
+    pub async fn create(&self, order: &Order, lease: &Lease) -> Result<Created, CheckoutError> {
+        if dispatch!(self, insert_order(order, lease))? {
+            return Ok(Created::New);
+        }
+        let existing = self
+            .find_by_key(&order.user_id, &order.idempotency_key)
+            .await?
+            .ok_or_else(|| {
+                CheckoutError::Corrupt("idempotency key taken but no order holds it".into())
+            })?;
+        Ok(Created::Existing(Box::new(existing)))
+    }
+
+    pub async fn get(&self, id: OrderId) -> Result<Option<Order>, CheckoutError> {
+        dispatch!(self, get_order(id))
+    }
+
+    pub async fn find_by_key(
+        &self,
+        user_id: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Order>, CheckoutError> {
+        dispatch!(self, find_by_key(user_id, key))
+    }
+
+    /// A user's orders, newest first, older than `before` if given.
+    pub async fn list_for_user(
+        &self,
+        user_id: &str,
+        before: Option<OrderId>,
+        limit: u32,
+    ) -> Result<Vec<Order>, CheckoutError> {
+        dispatch!(self, list_for_user(user_id, before, limit))
+    }
+
+    /// Moves `id` from `from` to `to` with `changes`, renewing the lease.
+    /// False when the order is not at `from` or the lease is someone else's.
+    pub async fn advance(
+        &self,
+        id: OrderId,
+        from: Step,
+        to: Step,
+        changes: &Changes,
+        lease: &Lease,
+    ) -> Result<bool, CheckoutError> {
+        if !from.can_become(to) {
+            return Err(CheckoutError::IllegalStep { from, to });
+        }
+        dispatch!(self, advance(id, from, to, changes, lease))
+    }
+
+    /// `Charged` → `Placed` and the outbox record, in one transaction.
+    pub async fn place(
+        &self,
+        id: OrderId,
+        lease: &Lease,
+        event: &OutboxEvent,
+    ) -> Result<bool, CheckoutError> {
+        dispatch!(self, place(id, lease, event))
+    }
+
+    /// Takes over up to `limit` unfinished sagas whose lease has expired.
+    pub async fn claim_stale(
+        &self,
+        now_ms: i64,
+        lease: &Lease,
+        limit: u32,
+    ) -> Result<Vec<Order>, CheckoutError> {
+        dispatch!(self, claim_stale(now_ms, lease, limit))
+    }
+
+    /// Outbox records not yet published, oldest first (the relay arrives with the event bus).
+    pub async fn unpublished_events(&self, limit: u32) -> Result<Vec<OutboxEvent>, CheckoutError> {
+        dispatch!(self, unpublished_events(limit))
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct OrderRow {
+    id: String,
+    user_id: String,
+    idempotency_key: String,
+    request_hash: String,
+    step: String,
+    currency: String,
+    items: String,
+    items_total: i64,
+    shipping_cost: i64,
+    total: i64,
+    address: String,
+    charge_id: Option<String>,
+    failure_kind: Option<String>,
+    failure_reason: Option<String>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+fn corrupt(id: &str, what: impl std::fmt::Display) -> CheckoutError {
+    CheckoutError::Corrupt(format!("order {id}: {what}"))
+}
+
+impl TryFrom<OrderRow> for Order {
+    type Error = CheckoutError;
+
+    fn try_from(row: OrderRow) -> Result<Self, Self::Error> {
+        let id = row.id.clone();
+        let currency = Currency::parse(row.currency.trim()).map_err(|e| corrupt(&id, e))?;
+        let money = |minor| Money::new(minor, currency).map_err(|e| corrupt(&id, e));
+        Ok(Order {
+            id: OrderId::parse(&row.id).map_err(|e| corrupt(&id, e))?,
+            user_id: row.user_id,
+            idempotency_key: IdempotencyKey::parse(&row.idempotency_key)
+                .map_err(|e| corrupt(&id, e))?,
+            request_hash: row.request_hash,
+            step: Step::parse(&row.step)
+                .ok_or_else(|| corrupt(&id, format!("unknown step {}", row.step)))?,
+            currency,
+            items: serde_json::from_str::<Vec<OrderItem>>(&row.items)
+                .map_err(|e| corrupt(&id, e))?,
+            items_total: money(row.items_total)?,
+            shipping_cost: money(row.shipping_cost)?,
+            total: money(row.total)?,
+            address: serde_json::from_str::<Address>(&row.address).map_err(|e| corrupt(&id, e))?,
+            charge_id: row.charge_id,
+            failure: match (row.failure_kind, row.failure_reason) {
+                (Some(kind), reason) => Some(Failure {
+                    kind,
+                    reason: reason.unwrap_or_default(),
+                }),
+                (None, _) => None,
+            },
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}

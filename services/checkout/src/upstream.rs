@@ -1,0 +1,58 @@
+//! The services checkout calls, each with its deadline.
+
+use emporium_api::cart::v1::cart_service_client::CartServiceClient;
+use emporium_api::catalog::v1::catalog_service_client::CatalogServiceClient;
+use emporium_api::currency::v1::currency_service_client::CurrencyServiceClient;
+use emporium_api::inventory::v1::inventory_service_client::InventoryServiceClient;
+use emporium_api::payment::v1::payment_service_client::PaymentServiceClient;
+use emporium_api::shipping::v1::shipping_service_client::ShippingServiceClient;
+use emporium_chassis::config::ConfigError;
+use emporium_chassis::grpc::Client;
+use tonic::transport::Channel;
+
+use crate::config::CheckoutConfig;
+
+/// Clients of every upstream; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Upstreams {
+    pub cart: Client<CartServiceClient<Channel>>,
+    pub catalog: Client<CatalogServiceClient<Channel>>,
+    pub currency: Client<CurrencyServiceClient<Channel>>,
+    pub inventory: Client<InventoryServiceClient<Channel>>,
+    pub payment: Client<PaymentServiceClient<Channel>>,
+    pub shipping: Client<ShippingServiceClient<Channel>>,
+}
+
+impl Upstreams {
+    /// Lazily-connecting clients (needs a Tokio runtime).
+    pub fn new(config: &CheckoutConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            cart: Client::new("checkout.cart", &config.cart, CartServiceClient::new)?,
+            catalog: Client::new(
+                "checkout.catalog",
+                &config.catalog,
+                CatalogServiceClient::new,
+            )?,
+            currency: Client::new(
+                "checkout.currency",
+                &config.currency,
+                CurrencyServiceClient::new,
+            )?,
+            inventory: Client::new(
+                "checkout.inventory",
+                &config.inventory,
+                InventoryServiceClient::new,
+            )?,
+            payment: Client::new(
+                "checkout.payment",
+                &config.payment,
+                PaymentServiceClient::new,
+            )?,
+            shipping: Client::new(
+                "checkout.shipping",
+                &config.shipping,
+                ShippingServiceClient::new,
+            )?,
+        })
+    }
+}

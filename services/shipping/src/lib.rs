@@ -1,0 +1,153 @@
+//! # Shipping service
+//!
+//! Owns shipments, and nothing else: no other service reads its tables.
+//! Serves over gRPC (`emporium.shipping.v1.ShippingService`):
+//!
+//! - **GetQuote** — a deterministic price in USD for a parcel to an address:
+//!   a base fee plus total weight × the destination zone's rate per kg,
+//!   rounded up to a whole cent (the price list and zones are in
+//!   [`domain::parcel`] and [`domain::address`]). Checkout asks for it
+//!   during its saga and converts it to the order's currency.
+//! - **CreateShipment** — the shipment of an order, with a random tracking
+//!   id (`EMP` + 12 of `0-9A-Z`). Idempotent per order id: any number of
+//!   calls, also concurrent ones, make exactly one shipment, and every
+//!   call returns it.
+//! - **GetShipment** — by shipment id or by order id.
+//!
+//! Addresses must have a name, first line, city and postal code of bounded
+//! length and a two-letter uppercase country code; a parcel has 1 to 100
+//! items with quantities 1 to 999. Anything else is `INVALID_ARGUMENT`,
+//! naming the field. Calls no other service; emits and consumes no events
+//! (yet).
+//!
+//! Storage is SQLite (embedded default, one file) or PostgreSQL, chosen by
+//! the database URL; migrations are embedded in the binary.
+//!
+//! ## Layout
+//! - [`config`] — settings (`[shipping]`, `EMPORIUM_SHIPPING__…`)
+//! - [`domain`] — addresses, zones, parcels, the price list, ids; no I/O
+//! - [`store`] — the database, all SQL in one place
+//! - [`grpc`] — the tonic service
+//! - [`error`] — the service's error type and its gRPC mapping
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use emporium_chassis::grpc::ServerParts;
+use emporium_chassis::lifecycle::{self, Stopped};
+use emporium_chassis::net::{BindError, bind_named};
+use emporium_chassis::{Health, Metrics};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::ShippingConfig;
+pub use error::ShippingError;
+pub use store::Store;
+
+/// The gRPC service name, as the health protocol and reflection report it.
+pub const SERVICE_NAME: &str = "emporium.shipping.v1.ShippingService";
+
+/// Why shipping could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("shipping database: {0}")]
+    Database(#[from] ShippingError),
+}
+
+/// A shipping service with its ports bound and its database ready, not yet
+/// serving.
+#[derive(Debug)]
+pub struct ShippingServer {
+    config: ShippingConfig,
+    store: Store,
+    grpc: TcpListener,
+    admin: TcpListener,
+}
+
+impl ShippingServer {
+    /// Binds the ports (port 0 picks a free one), connects to the database and
+    /// runs migrations if configured to.
+    pub async fn build(config: ShippingConfig) -> Result<Self, StartError> {
+        let store = Store::connect(
+            config.database_url().expose(),
+            config.database.max_connections,
+        )?;
+        if config.database.migrate_on_start {
+            store.migrate().await?;
+        }
+        let grpc = bind_named(
+            "shipping gRPC port",
+            "EMPORIUM_SHIPPING__GRPC_ADDR",
+            config.grpc_addr,
+        )?;
+        let admin = bind_named(
+            "shipping admin port",
+            "EMPORIUM_SHIPPING__ADMIN_ADDR",
+            config.admin_addr,
+        )?;
+        Ok(Self {
+            config,
+            store,
+            grpc,
+            admin,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc.local_addr().unwrap_or(self.config.grpc_addr)
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr().unwrap_or(self.config.admin_addr)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains (see
+    /// [`emporium_chassis::lifecycle::run`]).
+    pub async fn run(
+        self,
+        shutdown: CancellationToken,
+    ) -> Result<Stopped, tonic::transport::Error> {
+        let Self {
+            config,
+            store,
+            grpc,
+            admin,
+        } = self;
+        let health = Health::new();
+        let metrics = Arc::new(Metrics::new("shipping"));
+        let parts = ServerParts {
+            service_names: &[SERVICE_NAME],
+            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
+            health: health.clone(),
+            metrics: metrics.clone(),
+            faults: config.faults.clone(),
+        };
+        let routes =
+            tonic::service::Routes::new(grpc::ShippingApi::new(store.clone()).into_server());
+        let service = lifecycle::Service {
+            name: "shipping",
+            health,
+            metrics,
+            admin,
+            drain_timeout: config.shutdown.drain_timeout.get(),
+        };
+        let stopped = lifecycle::run(service, shutdown, |stop| {
+            emporium_chassis::grpc::serve(grpc, routes, parts, stop)
+        })
+        .await;
+        store.close().await;
+        stopped
+    }
+}

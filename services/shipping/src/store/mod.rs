@@ -1,0 +1,246 @@
+//! Shipping's database: SQLite (embedded, the default) or PostgreSQL, chosen
+//! by the URL's scheme. All SQL lives in `sql.rs`, written once and
+//! instantiated for each backend, so both run exactly the same statements.
+//!
+//! Guarantees: a shipment and its items are written in one transaction
+//! (a failed or cancelled request leaves nothing half-written); there is at
+//! most one shipment per order, also when callers race (a unique key on
+//! `order_id`, `INSERT … ON CONFLICT DO NOTHING`, then read back in the same
+//! transaction: every caller gets the one row that won).
+
+mod sql;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use time::OffsetDateTime;
+
+use crate::domain::{
+    Address, Item, NewShipment, OrderId, Parcel, Shipment, ShipmentId, ShipmentStatus, TrackingId,
+};
+use crate::error::ShippingError;
+
+/// Embedded migrations, one set per backend.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A handle on the shipping database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+}
+
+#[derive(Debug, Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Which database engine a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Self> {
+        let scheme = url.split_once(':')?.0;
+        match scheme {
+            "sqlite" => Some(Self::Sqlite),
+            "postgres" | "postgresql" => Some(Self::Postgres),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $f:ident ( $($arg:expr),* )) => {
+        match &$self.db {
+            Db::Sqlite(pool) => sql::sqlite::$f(pool, $($arg),*).await,
+            Db::Postgres(pool) => sql::postgres::$f(pool, $($arg),*).await,
+        }
+    };
+}
+
+/// How often a new shipment is tried with fresh random ids when the first
+/// collide with existing ones (about 2⁻⁶² per try for tracking ids).
+const CREATE_ATTEMPTS: usize = 3;
+
+impl Store {
+    /// Connects to `url` (`sqlite://path/to/file.db` or `postgres://…`).
+    /// A SQLite file is created if missing. Connections are opened lazily,
+    /// so this fails only for a malformed URL; [`Store::ping`] checks reachability.
+    pub fn connect(url: &str, max_connections: u32) -> Result<Self, ShippingError> {
+        let acquire = Duration::from_secs(3);
+        let db = match Backend::of_url(url) {
+            Some(Backend::Sqlite) => {
+                let options = SqliteConnectOptions::from_str(url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5));
+                Db::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(max_connections)
+                        .acquire_timeout(acquire)
+                        .connect_lazy_with(options),
+                )
+            }
+            Some(Backend::Postgres) => {
+                let options =
+                    PgConnectOptions::from_str(url)?.application_name("emporium-shipping");
+                Db::Postgres(
+                    PgPoolOptions::new()
+                        .max_connections(max_connections)
+                        .acquire_timeout(acquire)
+                        .connect_lazy_with(options),
+                )
+            }
+            None => {
+                return Err(ShippingError::Invalid(crate::domain::Invalid::new(
+                    "database.url",
+                    "must start with sqlite:// or postgres://",
+                )));
+            }
+        };
+        Ok(Self { db })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the embedded migrations that have not run yet.
+    pub async fn migrate(&self) -> Result<(), ShippingError> {
+        match &self.db {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), ShippingError> {
+        dispatch!(self, ping())
+    }
+
+    pub async fn close(&self) {
+        match &self.db {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// The order's shipment: created now, or the one created by an earlier
+    /// call for the same order (whose address and items then stand; the
+    /// ones passed this time are not compared).
+    pub async fn create_shipment(&self, new: &NewShipment) -> Result<Shipment, ShippingError> {
+        for _ in 0..CREATE_ATTEMPTS {
+            let candidate = Candidate {
+                id: ShipmentId::generate(),
+                tracking_id: TrackingId::generate(),
+                created_at: crate::domain::now(),
+            };
+            if let Some(shipment) = dispatch!(self, create_shipment(new, &candidate))? {
+                return Ok(shipment);
+            }
+        }
+        Err(ShippingError::Corrupt(format!(
+            "no free shipment or tracking id for order {} after {CREATE_ATTEMPTS} attempts",
+            new.order_id
+        )))
+    }
+
+    pub async fn get_shipment(&self, id: ShipmentId) -> Result<Shipment, ShippingError> {
+        dispatch!(self, get_shipment(id))?.ok_or_else(|| ShippingError::ShipmentNotFound {
+            which: format!("shipment {id}"),
+        })
+    }
+
+    pub async fn get_shipment_of_order(&self, order: &OrderId) -> Result<Shipment, ShippingError> {
+        dispatch!(self, get_shipment_of_order(order))?.ok_or_else(|| {
+            ShippingError::ShipmentNotFound {
+                which: format!("the shipment of order {order}"),
+            }
+        })
+    }
+
+    pub async fn count_shipments(&self) -> Result<u64, ShippingError> {
+        dispatch!(self, count_shipments())
+    }
+}
+
+/// The ids and time a new shipment gets if it is the first for its order.
+#[derive(Debug)]
+struct Candidate {
+    id: ShipmentId,
+    tracking_id: TrackingId,
+    created_at: OffsetDateTime,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct ShipmentRow {
+    id: String,
+    order_id: String,
+    tracking_id: String,
+    status: String,
+    name: String,
+    line1: String,
+    line2: String,
+    city: String,
+    postal_code: String,
+    country_code: String,
+    created_at: OffsetDateTime,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct ItemRow {
+    sku: String,
+    quantity: i32,
+    unit_weight_grams: i32,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> ShippingError {
+    ShippingError::Corrupt(format!("shipment {what}: {e}"))
+}
+
+/// Rebuilds a shipment from its row and its item rows (in position order),
+/// checking every value as if it came from a caller.
+fn shipment(row: ShipmentRow, items: Vec<ItemRow>) -> Result<Shipment, ShippingError> {
+    let at = row.id.clone();
+    let bad = |e: crate::domain::Invalid| corrupt(&at, e);
+    let items = items
+        .into_iter()
+        .map(|i| {
+            let quantity = u32::try_from(i.quantity).map_err(|e| corrupt(&at, e))?;
+            let weight = u32::try_from(i.unit_weight_grams).map_err(|e| corrupt(&at, e))?;
+            Item::new(&i.sku, quantity, weight).map_err(bad)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Shipment {
+        id: ShipmentId::parse(&row.id).map_err(bad)?,
+        order_id: OrderId::parse(&row.order_id).map_err(bad)?,
+        tracking_id: TrackingId::parse(&row.tracking_id).map_err(bad)?,
+        status: ShipmentStatus::parse(&row.status)
+            .ok_or_else(|| corrupt(&at, format!("unknown status `{}`", row.status)))?,
+        address: Address::new(
+            &row.name,
+            &row.line1,
+            &row.line2,
+            &row.city,
+            &row.postal_code,
+            &row.country_code,
+        )
+        .map_err(bad)?,
+        parcel: Parcel::new(items).map_err(bad)?,
+        created_at: row.created_at,
+    })
+}
