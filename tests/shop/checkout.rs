@@ -6,16 +6,41 @@ use std::collections::HashSet;
 use emporium_api::payment::v1::ChargeStatus;
 use serde_json::Value;
 
+use emporium_testkit::system::{System, SystemOptions};
+
 use crate::{
-    Customer, DECLINED_CARD, GOOD_CARD, charges, problem, products, set_stock, start, stock,
+    Backend, Customer, DECLINED_CARD, GOOD_CARD, charges, problem, products, set_stock, start,
+    stock,
 };
 
 #[tokio::test]
 async fn journey_sign_up_browse_add_two_products_and_check_out_in_eur() {
-    let system = start().await;
-    let customer = Customer::sign_up(&system).await;
-    let picked = products(&system, 2).await;
-    let before: Vec<_> = futures_join(picked.iter().map(|(_, sku)| stock(&system, sku))).await;
+    journey(&start().await).await;
+}
+
+/// The same journey with every service on PostgreSQL and the cart on Redis,
+/// as in a cluster (skipped when those are not configured).
+#[tokio::test]
+async fn journey_on_postgresql_and_redis() {
+    let options = SystemOptions {
+        backend: Backend::Postgres,
+        ..SystemOptions::default()
+    };
+    match emporium_testkit::system::spawn_system(options)
+        .await
+        .unwrap()
+    {
+        Some(system) => journey(&system).await,
+        None => eprintln!(
+            "SKIPPED (PostgreSQL): set EMPORIUM_TEST_POSTGRES_URL to run the journey on PostgreSQL"
+        ),
+    }
+}
+
+async fn journey(system: &System) {
+    let customer = Customer::sign_up(system).await;
+    let picked = products(system, 2).await;
+    let before: Vec<_> = futures_join(picked.iter().map(|(_, sku)| stock(system, sku))).await;
     customer.add_to_cart(&picked[0].0, 2).await;
     customer.add_to_cart(&picked[1].0, 1).await;
     let cart = customer.json("/api/v1/cart").await;
@@ -46,13 +71,13 @@ async fn journey_sign_up_browse_add_two_products_and_check_out_in_eur() {
         .zip([2, 1])
         .map(|((p, b), q)| (p, b, q))
     {
-        let (now_available, now_reserved) = stock(&system, sku).await;
+        let (now_available, now_reserved) = stock(system, sku).await;
         assert_eq!(now_available, available - quantity, "{sku}");
         assert_eq!(now_reserved, *reserved, "{sku}");
     }
     // Exactly one charge, for the total.
     let order_id = order["id"].as_str().unwrap();
-    let charges = charges(&system, order_id).await;
+    let charges = charges(system, order_id).await;
     assert_eq!(charges.len(), 1);
     assert_eq!(charges[0].status, ChargeStatus::Succeeded as i32);
     assert_eq!(
@@ -76,10 +101,10 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
 
 #[tokio::test]
 async fn a_declined_card_is_a_402_that_releases_stock_and_keeps_the_cart() {
-    let system = start().await;
-    let customer = Customer::sign_up(&system).await;
-    let (product, sku) = products(&system, 1).await.remove(0);
-    let before = stock(&system, &sku).await;
+    let system = &start().await;
+    let customer = Customer::sign_up(system).await;
+    let (product, sku) = products(system, 1).await.remove(0);
+    let before = stock(system, &sku).await;
     customer.add_to_cart(&product, 2).await;
 
     let body = problem(
@@ -96,7 +121,7 @@ async fn a_declined_card_is_a_402_that_releases_stock_and_keeps_the_cart() {
         "{body}"
     );
 
-    assert_eq!(stock(&system, &sku).await, before, "stock released");
+    assert_eq!(stock(system, &sku).await, before, "stock released");
     assert_eq!(
         customer.json("/api/v1/cart").await["item_count"],
         2,
@@ -113,7 +138,7 @@ async fn a_declined_card_is_a_402_that_releases_stock_and_keeps_the_cart() {
     );
     let failed = &orders["items"][0];
     assert_eq!(failed["status"], "failed");
-    let charges = charges(&system, failed["id"].as_str().unwrap()).await;
+    let charges = charges(system, failed["id"].as_str().unwrap()).await;
     assert!(
         charges
             .iter()
@@ -123,9 +148,9 @@ async fn a_declined_card_is_a_402_that_releases_stock_and_keeps_the_cart() {
 
 #[tokio::test]
 async fn the_same_idempotency_key_gives_one_order_and_one_charge_also_concurrently() {
-    let system = start().await;
-    let customer = Customer::sign_up(&system).await;
-    let (product, _) = products(&system, 1).await.remove(0);
+    let system = &start().await;
+    let customer = Customer::sign_up(system).await;
+    let (product, _) = products(system, 1).await.remove(0);
     customer.add_to_cart(&product, 1).await;
 
     let first = customer.checkout("same-key", "USD", GOOD_CARD).await;
@@ -135,7 +160,7 @@ async fn the_same_idempotency_key_gives_one_order_and_one_charge_also_concurrent
     assert_eq!(again.status(), 201);
     assert_eq!(again.json::<Value>().await.unwrap(), first, "same response");
     assert_eq!(
-        charges(&system, first["id"].as_str().unwrap()).await.len(),
+        charges(system, first["id"].as_str().unwrap()).await.len(),
         1
     );
 
@@ -159,7 +184,7 @@ async fn the_same_idempotency_key_gives_one_order_and_one_charge_also_concurrent
     }
     assert_eq!(ids.len(), 1, "one order for one key");
     let id = ids.into_iter().next().unwrap();
-    assert_eq!(charges(&system, &id).await.len(), 1, "one charge");
+    assert_eq!(charges(system, &id).await.len(), 1, "one charge");
 
     // The same key with a different request is refused.
     let other = customer.checkout("same-key", "EUR", GOOD_CARD).await;
@@ -168,12 +193,12 @@ async fn the_same_idempotency_key_gives_one_order_and_one_charge_also_concurrent
 
 #[tokio::test]
 async fn fifty_shoppers_race_for_the_last_ten_units() {
-    let system = start().await;
-    let (product, sku) = products(&system, 1).await.remove(0);
-    set_stock(&system, &sku, 10).await;
+    let system = &start().await;
+    let (product, sku) = products(system, 1).await.remove(0);
+    set_stock(system, &sku, 10).await;
     let mut shoppers = Vec::new();
     for _ in 0..50 {
-        let customer = Customer::sign_up(&system).await;
+        let customer = Customer::sign_up(system).await;
         customer.add_to_cart(&product, 1).await;
         shoppers.push(customer);
     }
@@ -205,8 +230,8 @@ async fn fifty_shoppers_race_for_the_last_ten_units() {
     }
     assert_eq!(placed.len(), 10);
     assert_eq!(refused, 40);
-    assert_eq!(stock(&system, &sku).await, (0, 0));
+    assert_eq!(stock(system, &sku).await, (0, 0));
     for id in &placed {
-        assert_eq!(charges(&system, id).await.len(), 1);
+        assert_eq!(charges(system, id).await.len(), 1);
     }
 }

@@ -13,13 +13,6 @@ use tokio::process::{Child, Command};
 const BIN: &str = env!("CARGO_BIN_EXE_emporium");
 const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/catalog.json");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The binary with a clean environment (no developer's EMPORIUM_* leaks in).
 fn emporium(args: &[&str]) -> Command {
@@ -35,25 +28,40 @@ struct Up {
     child: Child,
     api: String,
     gateway_admin: String,
+    payment_grpc: String,
 }
 
-/// Starts `emporium up --ephemeral` on free ports and waits for its table.
-async fn start_up(extra_env: &[(&str, &str)]) -> (Up, String) {
-    let (http, gw_admin, grpc, cat_admin) = (free_port(), free_port(), free_port(), free_port());
-    let mut cmd = emporium(&["up", "--ephemeral"]);
-    cmd.env("EMPORIUM_GATEWAY__HTTP_ADDR", format!("127.0.0.1:{http}"))
-        .env(
-            "EMPORIUM_GATEWAY__ADMIN_ADDR",
-            format!("127.0.0.1:{gw_admin}"),
-        )
-        .env("EMPORIUM_CATALOG__GRPC_ADDR", format!("127.0.0.1:{grpc}"))
-        .env(
-            "EMPORIUM_CATALOG__ADMIN_ADDR",
-            format!("127.0.0.1:{cat_admin}"),
-        )
-        .envs(extra_env.iter().copied())
+const SERVICES: [&str; 8] = [
+    "CATALOG",
+    "ACCOUNTS",
+    "CART",
+    "CURRENCY",
+    "INVENTORY",
+    "PAYMENT",
+    "SHIPPING",
+    "CHECKOUT",
+];
+
+/// Starts `emporium up` with every service on a kernel-chosen loopback port
+/// (tests run in parallel), in `data_dir` or `--ephemeral`, and reads the
+/// addresses from the table it prints.
+async fn start_up_in(
+    data_dir: Option<&std::path::Path>,
+    extra_env: &[(&str, &str)],
+) -> (Up, String) {
+    let mut cmd = match data_dir {
+        Some(dir) => emporium(&["up", "--data-dir", dir.to_str().unwrap()]),
+        None => emporium(&["up", "--ephemeral"]),
+    };
+    cmd.env("EMPORIUM_GATEWAY__HTTP_ADDR", "127.0.0.1:0")
+        .env("EMPORIUM_GATEWAY__ADMIN_ADDR", "127.0.0.1:0");
+    for service in SERVICES {
+        cmd.env(format!("EMPORIUM_{service}__GRPC_ADDR"), "127.0.0.1:0")
+            .env(format!("EMPORIUM_{service}__ADMIN_ADDR"), "127.0.0.1:0");
+    }
+    cmd.envs(extra_env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut table = String::new();
@@ -69,12 +77,34 @@ async fn start_up(extra_env: &[(&str, &str)]) -> (Up, String) {
     tokio::time::timeout(Duration::from_secs(60), read)
         .await
         .expect("emporium up printed its table");
+    if !table.contains("Emporium is up") {
+        let mut stderr = String::new();
+        let _ =
+            tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
+                .await;
+        panic!("emporium up did not start:\n{table}\n{stderr}");
+    }
+    // Rows read: NAME  SERVES  ADMIN.
+    let row = |name: &str| -> Vec<String> {
+        let line = table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap();
+        line.split_whitespace().map(str::to_owned).collect()
+    };
+    let gateway = row("gateway");
+    let payment = row("payment");
     let up = Up {
         child,
-        api: format!("http://127.0.0.1:{http}"),
-        gateway_admin: format!("http://127.0.0.1:{gw_admin}"),
+        api: gateway[1].clone(),
+        gateway_admin: gateway[2].clone(),
+        payment_grpc: payment[1].replace("grpc://", "http://"),
     };
     (up, table)
+}
+
+async fn start_up(extra_env: &[(&str, &str)]) -> (Up, String) {
+    start_up_in(None, extra_env).await
 }
 
 fn in_flight(metrics: &str) -> u64 {
@@ -246,4 +276,163 @@ async fn migrate_and_import_work_against_every_backend() {
         );
         assert!(String::from_utf8_lossy(&import.stderr).contains("30 created"));
     }
+}
+
+/// A real crash: the whole process exits right after the charge is recorded.
+/// Started again on the same data directory, checkout finishes the order:
+/// one charge, stock taken once, cart cleared.
+#[tokio::test]
+async fn a_process_killed_after_the_charge_finishes_the_order_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // Short deadlines so the abandoned saga's lease (which must outlast them) expires quickly.
+    let quick = [
+        ("EMPORIUM_CHECKOUT__SAGA__LEASE", "3s"),
+        ("EMPORIUM_CHECKOUT__PAYMENT__TIMEOUT", "1s"),
+        ("EMPORIUM_CHECKOUT__INVENTORY__TIMEOUT", "1s"),
+        ("EMPORIUM_CHECKOUT__SAGA__RECOVERY_INTERVAL", "200ms"),
+    ];
+    let mut crashing = quick.to_vec();
+    crashing.push(("EMPORIUM_CHECKOUT__SAGA__EXIT_AFTER", "charged"));
+    let (mut up, _) = start_up_in(Some(dir.path()), &crashing).await;
+    let http = reqwest::Client::new();
+    let api = up.api.clone();
+    let email = "crash@example.com";
+    let auth =
+        serde_json::json!({"email": email, "password": "correct horse battery", "name": "Crash"});
+    assert_eq!(
+        http.post(format!("{api}/api/v1/auth/signup"))
+            .json(&auth)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let credentials = serde_json::json!({"email": email, "password": "correct horse battery"});
+    let login: serde_json::Value = http
+        .post(format!("{api}/api/v1/auth/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let page: serde_json::Value = http
+        .get(format!("{api}/api/v1/products?limit=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let product = page["items"][0]["id"].as_str().unwrap().to_owned();
+    let added = http
+        .post(format!("{api}/api/v1/cart/items"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"product_id": product, "quantity": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 200);
+    let body = serde_json::json!({
+        "currency": "EUR",
+        "shipping_address": {"name": "C", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country_code": "DE"},
+        "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
+    });
+    let checkout = http
+        .post(format!("{api}/api/v1/checkout"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "crash-1")
+        .json(&body)
+        .send()
+        .await;
+    assert!(
+        checkout.is_err(),
+        "the process died mid-request: {checkout:?}"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), up.child.wait())
+        .await
+        .expect("exited")
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(70),
+        "the configured fault point exited the process"
+    );
+
+    // Start again on the same data directory, without the fault.
+    let (mut again, _) = start_up_in(Some(dir.path()), &quick).await;
+    let api = again.api.clone();
+    let orders_url = format!("{api}/api/v1/orders");
+    poll(Duration::from_secs(30), || async {
+        let orders: serde_json::Value = http
+            .get(&orders_url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        orders["items"][0]["status"] == "placed"
+    })
+    .await
+    .expect("the order is placed after the restart");
+    let orders: serde_json::Value = http
+        .get(&orders_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(orders["items"].as_array().unwrap().len(), 1);
+    let order_id = orders["items"][0]["id"].as_str().unwrap().to_owned();
+    let mut payment =
+        emporium_api::payment::v1::payment_service_client::PaymentServiceClient::connect(
+            again.payment_grpc.clone(),
+        )
+        .await
+        .unwrap();
+    let charges = payment
+        .list_charges(emporium_api::payment::v1::ListChargesRequest {
+            idempotency_key_prefix: order_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .charges;
+    assert_eq!(charges.len(), 1, "never two charges");
+    poll(Duration::from_secs(10), || async {
+        let cart: serde_json::Value = http
+            .get(format!("{api}/api/v1/cart"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        cart["item_count"] == 0
+    })
+    .await
+    .expect("the cart is cleared");
+    // A retry of the customer's request gets the recovered order.
+    let retried = http
+        .post(format!("{api}/api/v1/checkout"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "crash-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), 201);
+    assert_eq!(
+        retried.json::<serde_json::Value>().await.unwrap()["id"],
+        order_id.as_str()
+    );
+    again.child.start_kill().unwrap();
 }

@@ -96,9 +96,24 @@ pub async fn spawn_system(options: SystemOptions) -> anyhow::Result<Option<Syste
     let shipping = crate::shipping::spawn_shipping(&shipping_db).await?;
     databases.push(shipping_db);
 
-    let cart_db = db!();
-    let cart = crate::cart::spawn_cart(&cart_db, &catalog.base_url()).await?;
-    databases.push(cart_db);
+    // The cart keeps carts in Redis in a cluster (PostgreSQL runs use it when
+    // configured) and in SQLite locally.
+    let redis = if backend == Backend::Postgres {
+        crate::cart::CartBackend::redis()
+    } else {
+        None
+    };
+    let cart = match redis {
+        Some(redis) => crate::cart::spawn_cart(redis, &catalog.base_url()).await?,
+        None => {
+            let cart_db = TestDb::new(Backend::Sqlite)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no SQLite"))?;
+            let cart = crate::cart::spawn_cart(&cart_db, &catalog.base_url()).await?;
+            databases.push(cart_db);
+            cart
+        }
+    };
 
     let upstreams = CheckoutUpstreams {
         cart: cart.base_url(),
