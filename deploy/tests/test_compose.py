@@ -15,7 +15,10 @@ DEPLOY = Path(__file__).resolve().parents[1]
 COMPOSE = DEPLOY / "compose.yaml"
 BASE = DEPLOY / "k8s" / "base"
 OUR_IMAGE = re.compile(r"^emporium/(?P<image>[a-z0-9-]+):\$\{EMPORIUM_VERSION:-(?P<default>[^}]+)\}$")
-JOBS = {"catalog-migrate", "catalog-import"}
+# One-shot services (the Kubernetes Jobs' counterparts): <svc>-migrate, <what>-import.
+JOB_NAME = re.compile(r"^[a-z]+-(migrate|import)$")
+# Where each backing store listens.
+STORE_PORTS = {"postgres": 5432, "redis": 6379, "nats": 4222}
 
 
 def _interpolate(text: str) -> str:
@@ -46,7 +49,7 @@ def test_dependencies_exist_and_wait_for_the_right_condition(compose):
         for dep, cond in (svc.get("depends_on") or {}).items():
             assert dep in services, f"{name} depends on unknown service {dep}"
             condition = cond["condition"]
-            if dep in JOBS:
+            if JOB_NAME.match(dep):
                 assert condition == "service_completed_successfully", f"{name} must wait for {dep} to finish"
             elif "healthcheck" in services[dep]:
                 assert condition == "service_healthy", f"{name} should wait for {dep} to be healthy"
@@ -64,8 +67,19 @@ def test_our_images_are_the_built_ones_and_hardened(raw, compose):
         assert merged["user"] == "65532:65532" and merged["read_only"] is True, name
         assert merged["cap_drop"] == ["ALL"], name
         assert "healthcheck" not in merged, f"{name}: our images have no shell or probe command"
-        if name in JOBS:
+        if JOB_NAME.match(name):
             assert merged["restart"] == "no", name
+
+
+def test_every_deployment_runs_in_compose_with_the_same_upstreams(compose, overlays):
+    dev = overlays["dev"]
+    for d in dev.of_kind("Deployment"):
+        name = d["metadata"]["name"]
+        assert name in compose["services"], f"compose.yaml runs no {name}"
+        w = dev.workload(f"Deployment/{name}")
+        k8s = {k for k in dev.environment(w, w.containers(include_init=False)[0]) if k.endswith("__URL") or k.endswith("__URL_FILE")}
+        ours = {k for k in compose["services"][name].get("environment") or {} if k.endswith("__URL") or k.endswith("__URL_FILE")}
+        assert ours == k8s, f"{name}: compose sets {sorted(ours)}, Kubernetes {sorted(k8s)}"
 
 
 def test_backing_stores_have_healthchecks_with_their_own_tools(compose):
@@ -76,7 +90,7 @@ def test_backing_stores_have_healthchecks_with_their_own_tools(compose):
 
 def test_configuration_keys_match_the_kubernetes_config(compose):
     k8s_keys = set()
-    for env in BASE.glob("*/config.env"):
+    for env in BASE.glob("*/*.env"):
         k8s_keys |= {line.split("=", 1)[0] for line in env.read_text().splitlines() if "=" in line}
     for manifest in BASE.glob("*/*.yaml"):
         k8s_keys |= set(re.findall(r"- name: (EMPORIUM_[A-Z0-9_]+)", manifest.read_text()))
@@ -98,5 +112,11 @@ def test_urls_point_at_compose_services_on_their_ports(compose):
                 assert secret in (svc.get("secrets") or []), f"{name}: {k} reads a secret it is not given"
                 urls.append((COMPOSE.parent / secrets[secret]["file"]).read_text().strip())
         for url in urls:
-            host = urlsplit(url).hostname
-            assert host in services, f"{name}: {url} names no compose service"
+            parts = urlsplit(url)
+            assert parts.hostname in services, f"{name}: {url} names no compose service"
+            target = services[parts.hostname]
+            listens = STORE_PORTS.get(parts.hostname)
+            for key, value in (target.get("environment") or {}).items():
+                if key.endswith("__GRPC_ADDR") or key.endswith("__HTTP_ADDR"):
+                    listens = int(str(value).rsplit(":", 1)[1])
+            assert parts.port == listens, f"{name}: {url}: {parts.hostname} listens on {listens}"

@@ -19,6 +19,17 @@ def test_there_is_a_dockerfile_per_image():
     assert {p.parent.name for p in DOCKERFILES} >= {"gateway", "catalog", "emporium"}
 
 
+def test_each_dockerfile_builds_and_runs_the_binary_its_folder_names():
+    for path in DOCKERFILES:
+        name = path.parent.name
+        binary = "emporium" if name == "emporium" else f"emporium-{name}"
+        text = path.read_text()
+        assert f"cargo build --release --locked --target \"$RUST_TARGET\" -p {binary} " in text, f"{name}: does not build {binary}"
+        assert f'release/{binary}"' in text, f"{name}: does not collect {binary}"
+        assert f'ENTRYPOINT ["/usr/local/bin/{binary}"]' in text, f"{name}: ENTRYPOINT is not {binary}"
+        assert (path.parent / "Dockerfile.dockerignore").exists(), f"{name}: no Dockerfile.dockerignore (the context is the repository)"
+
+
 def test_dockerfiles_are_multi_stage_non_root_and_shell_free():
     for path in DOCKERFILES:
         text = path.read_text()

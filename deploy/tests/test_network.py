@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 
 from model import Overlay
+from services import deployed, rust_config
 
 DNS = "namespace:kubernetes.io/metadata.name=kube-system/pod:k8s-app=kube-dns"
 PROMETHEUS = "namespace:kubernetes.io/metadata.name=monitoring/pod:app.kubernetes.io/name=prometheus"
@@ -54,12 +55,38 @@ def test_a_default_deny_policy_isolates_every_pod(overlay: Overlay):
         assert overlay.isolated(w, "Ingress") and overlay.isolated(w, "Egress"), w.id
 
 
-def test_the_configuration_implies_the_known_call_graph(overlay: Overlay):
+def test_the_configuration_implies_the_call_graph_of_the_code(overlay: Overlay):
+    """A guard on the derivation itself, so the tests below cannot pass vacuously:
+    the gRPC edges derived from the rendered configuration are exactly the
+    `Upstream` fields of each service's config struct, and every service with a
+    database (and each of its Jobs) connects to it."""
     calls = {(c.source, c.target, c.port) for c in overlay.calls()}
-    # A guard on the derivation itself, so the tests below cannot pass vacuously.
-    assert ("Deployment/gateway", "Deployment/catalog", 50051) in calls, calls
-    database_clients = {source for source, _, port in calls if port == 5432}
-    assert {"Deployment/catalog", "Job/catalog-migrate", "Job/catalog-import"} <= database_clients, calls
+    grpc = {(s, t, p) for s, t, p in calls if s.startswith("Deployment/") and t.startswith("Deployment/")}
+    expected = {
+        (f"Deployment/{svc}", f"Deployment/{upstream}", deployed()[upstream].grpc_port)
+        for svc in deployed()
+        for upstream in rust_config(svc).upstreams()
+    }
+    assert grpc == expected, f"configured {sorted(grpc - expected)} beyond the code; missing {sorted(expected - grpc)}"
+    assert ("Deployment/gateway", "Deployment/catalog", 50051) in grpc
+
+    postgres, redis = 5432, 6379
+    database_clients = {source for source, _, port in calls if port == postgres}
+    want = {f"Deployment/{svc}" for svc, s in deployed().items() if s.has_database}
+    want |= {w.id for w in overlay.workloads if w.kind == "Job" and w.labels.get("emporium.io/postgres-client") == "true"}
+    assert want == database_clients, f"database clients {sorted(database_clients)}, want {sorted(want)}"
+    assert {"Deployment/catalog", "Job/catalog-migrate", "Job/catalog-import", "Deployment/checkout", "Job/checkout-migrate"} <= database_clients
+    assert {source for source, _, port in calls if port == redis} == {"Deployment/cart"}, calls
+
+
+def test_the_payment_provider_has_a_name_but_no_edge_until_payment_calls_it(overlay: Overlay):
+    """The ExternalName payment-provider is the documented external edge. The
+    simulator calls no processor (no URL setting exists), so no pod may leave the
+    cluster for it: an egress rule would be an edge without a call."""
+    svc = overlay.get("Service", "payment-provider")
+    assert svc is not None and svc["spec"]["type"] == "ExternalName"
+    assert not [c for c in overlay.calls() if c.target == f"external:{svc['spec']['externalName']}"], "a call to the payment provider now exists: add its egress rule"
+    assert rust_config("payment").upstreams() == [], "payment calls an upstream now: configure it and its NetworkPolicy edge"
 
 
 def test_every_call_has_an_egress_and_an_ingress_edge(overlay: Overlay):

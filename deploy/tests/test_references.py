@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from model import URL_FILE_VAR, Overlay
+from services import deployed
 
 OVERLAYS_DIR = Path(__file__).resolve().parents[1] / "k8s" / "overlays"
 SECRET_WORDS = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|API_KEY|SIGNING_KEY)$")
@@ -46,8 +47,10 @@ def test_services_are_dual_stack(overlay: Overlay):
 
 def test_service_kinds_for_discovery(overlays):
     for name, ov in overlays.items():
-        grpc = ov.get("Service", "catalog-grpc")
-        assert grpc is not None and grpc["spec"].get("clusterIP") == "None", "catalog-grpc must be headless"
+        for svc in deployed().values():
+            if svc.grpc_port:
+                grpc = ov.get("Service", f"{svc.name}-grpc")
+                assert grpc is not None and grpc["spec"].get("clusterIP") == "None", f"{svc.name}-grpc must be headless"
         ext = ov.get("Service", "payment-provider")
         assert ext is not None and ext["spec"]["type"] == "ExternalName"
         public = ov.get("Service", "gateway-public")

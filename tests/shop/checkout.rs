@@ -2,6 +2,11 @@
 //! for the last units.
 
 use std::collections::HashSet;
+use std::time::Duration;
+
+use emporium_api::shipping::v1 as shipping_pb;
+use emporium_api::shipping::v1::shipping_service_client::ShippingServiceClient;
+use emporium_testkit::poll;
 
 use emporium_api::payment::v1::ChargeStatus;
 use serde_json::Value;
@@ -84,6 +89,27 @@ async fn journey(system: &System) {
         charges[0].amount.as_ref().unwrap().minor_units,
         order["total"]["amount_minor"].as_i64().unwrap()
     );
+    // Shipping heard of the order (order.placed.v1 through the outbox and the bus).
+    let mut shipping = ShippingServiceClient::connect(system.shipping.base_url())
+        .await
+        .unwrap();
+    let shipment_request = || shipping_pb::GetShipmentRequest {
+        id: String::new(),
+        order_id: order_id.into(),
+    };
+    poll(Duration::from_secs(20), || {
+        let mut shipping = shipping.clone();
+        let request = shipment_request();
+        async move { shipping.get_shipment(request).await.is_ok() }
+    })
+    .await
+    .expect("the order got a shipment");
+    let shipment = shipping
+        .get_shipment(shipment_request())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(shipment.tracking_id.starts_with("EMP"), "{shipment:?}");
     // The cart is empty and the order is in the history.
     assert_eq!(customer.json("/api/v1/cart").await["item_count"], 0);
     let history = customer.json("/api/v1/orders").await;

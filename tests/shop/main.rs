@@ -7,6 +7,7 @@
 mod auth;
 mod checkout;
 mod crash;
+mod events;
 mod input;
 
 use emporium_api::inventory::v1 as inventory;

@@ -7,6 +7,8 @@
 //! - `emporium migrate [service…]`: apply database migrations.
 //! - `emporium import catalog|stock FILE`: load a data file (also what the
 //!   Kubernetes import Jobs run).
+//! - `emporium events streams|consumers|dead-letters|replay ID`: inspect the
+//!   event bus and replay dead letters.
 //!
 //! Configuration is the services' own (file + `EMPORIUM_<SERVICE>__…`
 //! variables); `up`, `migrate` and `import` add one default: databases live in
@@ -72,6 +74,13 @@ enum Command {
         data: DataDir,
         services: Vec<Service>,
     },
+    /// Inspect the event bus: streams, consumers and their lag, dead letters.
+    Events {
+        #[command(flatten)]
+        data: DataDir,
+        #[command(subcommand)]
+        what: EventsWhat,
+    },
     /// Load data into a service.
     Import {
         #[command(flatten)]
@@ -87,6 +96,24 @@ enum ImportWhat {
     Catalog { file: PathBuf },
     /// A stock file (JSON, see data/stock.json); sets the available units per SKU.
     Stock { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsWhat {
+    /// The event and dead-letter streams with their sizes.
+    Streams,
+    /// Every durable consumer with its lag.
+    Consumers,
+    /// Dead letters, oldest first.
+    DeadLetters {
+        /// Only this consumer's.
+        #[arg(long)]
+        consumer: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Publishes a dead letter again (same event id) and removes it.
+    Replay { id: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -161,6 +188,106 @@ fn data_dir_base(dir: &Path, service: &str) -> (Table, String) {
     (base, url)
 }
 
+/// The event bus settings of local runs: the embedded log in the data directory.
+pub fn events_base(dir: &Path) -> Table {
+    let mut log = Table::new();
+    log.insert(
+        "path".into(),
+        dir.join("events.db").display().to_string().into(),
+    );
+    let mut events = Table::new();
+    events.insert("log".into(), log.into());
+    let mut t = Table::new();
+    t.insert("events".into(), events.into());
+    t
+}
+
+/// The event bus as tools see it: section `[events]` / `EMPORIUM_EVENTS__…`
+/// (e.g. `EMPORIUM_EVENTS__BACKEND=nats`, `EMPORIUM_EVENTS__NATS__URL`),
+/// defaulting to the data directory's embedded log.
+fn events_config(
+    sources: Sources<'_>,
+    dir: &Path,
+) -> anyhow::Result<emporium_eventbus::EventBusConfig> {
+    let mut base = events_base(dir)
+        .remove("events")
+        .and_then(|v| v.as_table().cloned())
+        .unwrap_or_default();
+    base.insert("backend".into(), "log".into());
+    Ok(emporium_chassis::config::load("events", base, sources).map_err(BadConfig)?)
+}
+
+async fn events(
+    what: EventsWhat,
+    config: &emporium_eventbus::EventBusConfig,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let bus = emporium_eventbus::connect(config)
+        .await
+        .context("connecting to the event bus")?;
+    let mut out = std::io::stdout().lock();
+    match what {
+        EventsWhat::Streams => {
+            writeln!(
+                out,
+                "{:<24} {:<12} {:>10} {:>12} {:>10}",
+                "STREAM", "ROLE", "MESSAGES", "BYTES", "LAST SEQ"
+            )?;
+            for s in bus.streams().await? {
+                writeln!(
+                    out,
+                    "{:<24} {:<12} {:>10} {:>12} {:>10}",
+                    s.name,
+                    format!("{:?}", s.role),
+                    s.messages,
+                    s.bytes,
+                    s.last_sequence
+                )?;
+            }
+        }
+        EventsWhat::Consumers => {
+            writeln!(
+                out,
+                "{:<20} {:>8} {:>10} {:>10}  FILTER",
+                "CONSUMER", "LAG", "IN FLIGHT", "ACKED SEQ"
+            )?;
+            for c in bus.consumers().await? {
+                writeln!(
+                    out,
+                    "{:<20} {:>8} {:>10} {:>10}  {}",
+                    c.name, c.pending, c.in_flight, c.acked_sequence, c.filter
+                )?;
+            }
+        }
+        EventsWhat::DeadLetters { consumer, limit } => {
+            writeln!(
+                out,
+                "{:>6} {:<16} {:<22} {:>8}  {:<38} ERROR",
+                "ID", "CONSUMER", "TYPE", "ATTEMPTS", "EVENT"
+            )?;
+            for d in bus.dead_letters(consumer.as_deref(), limit).await? {
+                writeln!(
+                    out,
+                    "{:>6} {:<16} {:<22} {:>8}  {:<38} {}",
+                    d.id.0,
+                    d.consumer,
+                    d.envelope.event_type().as_str(),
+                    d.attempts,
+                    d.envelope.id(),
+                    d.error
+                )?;
+            }
+        }
+        EventsWhat::Replay { id } => {
+            let published = bus
+                .replay_dead_letter(emporium_eventbus::DeadLetterId(id))
+                .await?;
+            writeln!(out, "replayed dead letter {id}: {published:?}")?;
+        }
+    }
+    Ok(())
+}
+
 /// Creates the data directory only when the configured URL is its default one.
 fn ensure_data_dir(dir: &Path, default_url: &str, url: &str) -> anyhow::Result<()> {
     if url == default_url {
@@ -195,6 +322,9 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
     match cli.command {
         Command::Up { data, ephemeral } => up::run(sources, data.data_dir, ephemeral).await,
         Command::Serve { service } => serve(service, sources).await,
+        Command::Events { data, what } => {
+            events(what, &events_config(sources, &data.data_dir)?).await
+        }
         Command::Migrate { data, services } => {
             let dir = data.data_dir.as_path();
             let wanted = |s| services.is_empty() || services.contains(&s);

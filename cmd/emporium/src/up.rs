@@ -38,6 +38,12 @@ fn base(admin_port: u16, database: Option<String>, upstreams: &[(&str, SocketAdd
     t
 }
 
+/// Puts a service's event bus on the shared embedded log in the data directory.
+fn with_events(mut t: Table, dir: &Path) -> Table {
+    emporium_chassis::config::merge(&mut t, crate::events_base(dir));
+    t
+}
+
 fn sqlite(dir: &Path, name: &str) -> Option<String> {
     Some(format!(
         "sqlite://{}",
@@ -128,7 +134,7 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
     let shipping = emporium_shipping::ShippingServer::build(load(
         emporium_shipping::ShippingConfig::load,
         sources,
-        base(9087, sqlite(&dir, "shipping"), &[]),
+        with_events(base(9087, sqlite(&dir, "shipping"), &[]), &dir),
     )?)
     .await
     .context("starting shipping")?;
@@ -148,17 +154,20 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
     let checkout = emporium_checkout::CheckoutServer::build(load(
         emporium_checkout::CheckoutConfig::load,
         sources,
-        base(
-            9088,
-            sqlite(&dir, "checkout"),
-            &[
-                ("cart", cart.grpc_addr()),
-                ("catalog", catalog.grpc_addr()),
-                ("currency", currency.grpc_addr()),
-                ("inventory", inventory.grpc_addr()),
-                ("payment", payment.grpc_addr()),
-                ("shipping", shipping.grpc_addr()),
-            ],
+        with_events(
+            base(
+                9088,
+                sqlite(&dir, "checkout"),
+                &[
+                    ("cart", cart.grpc_addr()),
+                    ("catalog", catalog.grpc_addr()),
+                    ("currency", currency.grpc_addr()),
+                    ("inventory", inventory.grpc_addr()),
+                    ("payment", payment.grpc_addr()),
+                    ("shipping", shipping.grpc_addr()),
+                ],
+            ),
+            &dir,
         ),
     )?)
     .await

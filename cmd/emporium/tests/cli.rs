@@ -13,7 +13,6 @@ use tokio::process::{Child, Command};
 const BIN: &str = env!("CARGO_BIN_EXE_emporium");
 const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/catalog.json");
 
-
 /// The binary with a clean environment (no developer's EMPORIUM_* leaks in).
 fn emporium(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);

@@ -14,6 +14,7 @@ use crate::error::status;
 
 pub const USER_ID: &str = "x-emporium-user-id";
 pub const USER_ROLE: &str = "x-emporium-user-role";
+pub const USER_EMAIL: &str = "x-emporium-user-email";
 
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,6 +45,8 @@ impl Role {
 pub struct Identity {
     pub user_id: String,
     pub role: Role,
+    /// The user's e-mail, when the token carried it (for notifications).
+    pub email: Option<String>,
 }
 
 impl Identity {
@@ -56,6 +59,9 @@ impl Identity {
         if let Ok(v) = self.role.as_str().parse() {
             metadata.insert(USER_ROLE, v);
         }
+        if let Some(Ok(v)) = self.email.as_deref().map(str::parse) {
+            metadata.insert(USER_EMAIL, v);
+        }
     }
 
     /// The identity in a request's metadata, if well-formed.
@@ -66,9 +72,15 @@ impl Identity {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-');
         let role = Role::parse(metadata.get(USER_ROLE)?.to_str().ok()?)?;
+        let email = metadata
+            .get(USER_EMAIL)
+            .and_then(|v| v.to_str().ok())
+            .filter(|e| (3..=254).contains(&e.len()) && e.contains('@'))
+            .map(str::to_owned);
         valid.then(|| Self {
             user_id: user_id.to_owned(),
             role,
+            email,
         })
     }
 
@@ -105,6 +117,7 @@ mod tests {
         let who = Identity {
             user_id: "0192f0c4-6a3b-7c3d-8e4f-0123456789ab".into(),
             role: Role::Admin,
+            email: Some("ada@example.com".into()),
         };
         let mut request = tonic::Request::new(());
         who.inject(&mut request);
@@ -131,6 +144,7 @@ mod tests {
         Identity {
             user_id: "u1".into(),
             role: Role::Customer,
+            email: None,
         }
         .inject(&mut request);
         assert_eq!(

@@ -54,6 +54,9 @@ pub struct Claims {
     pub exp: i64,
     /// The token's own id.
     pub jti: String,
+    /// The user's e-mail address (so services can write to them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 impl Claims {
@@ -61,6 +64,7 @@ impl Claims {
         Some(Identity {
             user_id: self.sub.clone(),
             role: Role::parse(&self.role)?,
+            email: self.email.clone(),
         })
     }
 }
@@ -281,6 +285,7 @@ mod tests {
             nbf: now,
             exp: now + 900,
             jti: "t1".into(),
+            email: None,
         }
     }
 
@@ -300,7 +305,8 @@ mod tests {
             got.identity().unwrap(),
             Identity {
                 user_id: "user-1".into(),
-                role: Role::Customer
+                role: Role::Customer,
+                email: None,
             }
         );
         assert_eq!(Verifier::kid_of(&token).unwrap(), key.kid());

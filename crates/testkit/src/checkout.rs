@@ -34,6 +34,17 @@ pub async fn spawn_checkout(
         // Recover quickly in tests; a lease just above the slowest deadline.
         ("saga.recovery_interval", "100ms"),
     ]);
+    let own_log = if overrides.contains_key("events") {
+        None
+    } else {
+        Some(tempfile::tempdir()?)
+    };
+    if let Some(dir) = &own_log {
+        emporium_chassis::config::merge(
+            &mut base,
+            crate::events_log(&dir.path().join("events.db")),
+        );
+    }
     emporium_chassis::config::merge(&mut base, overrides);
     let mut config: CheckoutConfig = test_config(CheckoutConfig::load, base)?;
     config.grpc_addr = format!("127.0.0.1:{}", port.unwrap_or(0)).parse()?;

@@ -167,6 +167,8 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     shutdown: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<Stopped>>>,
+    /// Files the service uses that go when it does (e.g. its own event log).
+    keep: Option<tempfile::TempDir>,
 }
 
 impl Running {
@@ -183,6 +185,12 @@ impl Running {
     /// A URL on the admin port.
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.admin_addr)
+    }
+
+    /// Keeps `dir` until the service is dropped.
+    pub fn keeping(mut self, dir: Option<tempfile::TempDir>) -> Self {
+        self.keep = dir;
+        self
     }
 
     /// Asks the service to stop, as SIGTERM would, without waiting.
@@ -230,6 +238,7 @@ impl Running {
             admin_addr,
             shutdown,
             task: Some(task),
+            keep: None,
         };
         wait_ready(&running).await?;
         Ok(running)
@@ -354,6 +363,7 @@ pub fn admin() -> emporium_chassis::identity::Identity {
     emporium_chassis::identity::Identity {
         user_id: "test-admin".into(),
         role: emporium_chassis::identity::Role::Admin,
+        email: None,
     }
 }
 
@@ -362,7 +372,20 @@ pub fn customer() -> emporium_chassis::identity::Identity {
     emporium_chassis::identity::Identity {
         user_id: uuid::Uuid::now_v7().to_string(),
         role: emporium_chassis::identity::Role::Customer,
+        email: None,
     }
+}
+
+/// Settings that put a service's event bus on the embedded log at `path`.
+pub fn events_log(path: &std::path::Path) -> Table {
+    let mut log = Table::new();
+    log.insert("path".into(), path.display().to_string().into());
+    let mut events = Table::new();
+    events.insert("backend".into(), "log".into());
+    events.insert("log".into(), log.into());
+    let mut t = Table::new();
+    t.insert("events".into(), events.into());
+    t
 }
 
 /// A table from `key = value` pairs, for overrides: `table(&[("faults.latency", "1s")])`.

@@ -15,15 +15,27 @@ pub async fn spawn_shipping(db: &TestDb) -> anyhow::Result<Running> {
     spawn_shipping_with(db, Table::new()).await
 }
 
-/// Like [`spawn_shipping`], with extra settings (e.g. `faults.latency`).
+/// Like [`spawn_shipping`], with extra settings (e.g. `faults.latency`, or
+/// `events` to share an event bus; by default it gets an event log of its own).
 pub async fn spawn_shipping_with(db: &TestDb, overrides: Table) -> anyhow::Result<Running> {
-    let mut config: ShippingConfig = test_config(ShippingConfig::load, overrides)?;
+    let own_log = if overrides.contains_key("events") {
+        None
+    } else {
+        Some(tempfile::tempdir()?)
+    };
+    let mut base = own_log
+        .as_ref()
+        .map(|dir| crate::events_log(&dir.path().join("events.db")))
+        .unwrap_or_default();
+    emporium_chassis::config::merge(&mut base, overrides);
+    let mut config: ShippingConfig = test_config(ShippingConfig::load, base)?;
     config.grpc_addr = "127.0.0.1:0".parse()?;
     config.database.url = Some(Secret::new(db.url()));
     let server = ShippingServer::build(config).await?;
     let (addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
-    Running::start(addr, admin_addr, |token| async move {
+    let running = Running::start(addr, admin_addr, |token| async move {
         Ok(server.run(token).await?)
     })
-    .await
+    .await?;
+    Ok(running.keeping(own_log))
 }

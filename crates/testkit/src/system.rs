@@ -24,6 +24,9 @@ pub struct SystemOptions {
     pub checkout: Table,
     /// Extra payment settings (e.g. fault injection).
     pub payment: Table,
+    /// The event bus every service uses; by default an embedded log of the
+    /// system's own (see [`crate::events_log`], [`nats_events`]).
+    pub events: Option<Table>,
 }
 
 impl Default for SystemOptions {
@@ -32,6 +35,7 @@ impl Default for SystemOptions {
             backend: Backend::Sqlite,
             checkout: Table::new(),
             payment: Table::new(),
+            events: None,
         }
     }
 }
@@ -50,6 +54,9 @@ pub struct System {
     pub shipping: Running,
     checkout_db: TestDb,
     upstreams: CheckoutUpstreams,
+    /// The event-bus settings every service shares (an embedded log).
+    pub events: Table,
+    _events_dir: tempfile::TempDir,
     signing_key: SigningKey,
     _databases: Vec<TestDb>,
 }
@@ -92,8 +99,15 @@ pub async fn spawn_system(options: SystemOptions) -> anyhow::Result<Option<Syste
     let payment = crate::payment::spawn_payment_with(&payment_db, options.payment.clone()).await?;
     databases.push(payment_db);
 
+    // One event log for the whole store, as `emporium up` has.
+    let events_dir = tempfile::tempdir()?;
+    let events = options
+        .events
+        .clone()
+        .unwrap_or_else(|| crate::events_log(&events_dir.path().join("events.db")));
+
     let shipping_db = db!();
-    let shipping = crate::shipping::spawn_shipping(&shipping_db).await?;
+    let shipping = crate::shipping::spawn_shipping_with(&shipping_db, events.clone()).await?;
     databases.push(shipping_db);
 
     // The cart keeps carts in Redis in a cluster (PostgreSQL runs use it when
@@ -124,7 +138,9 @@ pub async fn spawn_system(options: SystemOptions) -> anyhow::Result<Option<Syste
         shipping: shipping.base_url(),
     };
     let checkout_db = db!();
-    let checkout = spawn_checkout(&checkout_db, &upstreams, None, options.checkout.clone()).await?;
+    let mut checkout_settings = events.clone();
+    emporium_chassis::config::merge(&mut checkout_settings, options.checkout.clone());
+    let checkout = spawn_checkout(&checkout_db, &upstreams, None, checkout_settings).await?;
 
     let gateway = spawn_gateway_with(
         &catalog.base_url(),
@@ -149,6 +165,8 @@ pub async fn spawn_system(options: SystemOptions) -> anyhow::Result<Option<Syste
         shipping,
         checkout_db,
         upstreams,
+        events,
+        _events_dir: events_dir,
         signing_key,
         _databases: databases,
     }))
@@ -199,6 +217,22 @@ impl System {
             nbf: issued,
             exp: now + ttl_seconds,
             jti: uuid::Uuid::new_v4().to_string(),
+            email: None,
         })
     }
+}
+
+/// Event-bus settings for NATS at `url`, with streams and subjects of this
+/// test's own (so parallel tests never see each other's events).
+pub fn nats_events(url: &str) -> Table {
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    table(&[
+        ("events.backend", "nats"),
+        ("events.nats.url", url),
+        ("events.nats.stream", &format!("T{unique}")),
+        ("events.nats.dlq_stream", &format!("T{unique}_DLQ")),
+        ("events.nats.subject_prefix", &format!("t{}", &unique[..16])),
+        ("events.nats.connect_timeout", "1s"),
+        ("events.nats.request_timeout", "1s"),
+    ])
 }

@@ -157,6 +157,7 @@ impl Issuer {
             nbf: iat,
             exp: iat.saturating_add(ttl),
             jti: uuid::Uuid::new_v4().to_string(),
+            email: Some(user.email.to_string()),
         };
         AccessToken {
             token: self.key.sign(&claims),

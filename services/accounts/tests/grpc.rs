@@ -87,7 +87,8 @@ async fn signing_in_issues_a_token_the_published_keys_verify() {
         claims.identity().unwrap(),
         Identity {
             user_id: user.id.clone(),
-            role: Role::Customer
+            role: Role::Customer,
+            email: None,
         }
     );
     // A second sign-in is a different token (its own jti).
@@ -243,6 +244,7 @@ async fn get_me_returns_the_caller_and_needs_one() {
     let me = Identity {
         user_id: user.id.clone(),
         role: Role::Customer,
+        email: None,
     };
     let got = client
         .get_me(request_as(&me, pb::GetMeRequest {}))

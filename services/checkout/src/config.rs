@@ -27,6 +27,10 @@ pub struct CheckoutConfig {
     pub inventory: Upstream,
     pub payment: Upstream,
     pub shipping: Upstream,
+    /// The event bus `order.placed.v1` is published to (from the outbox).
+    pub events: emporium_eventbus::EventBusConfig,
+    /// How often the outbox relay looks for unpublished events.
+    pub relay_interval: Duration,
 }
 
 /// How sagas are driven and recovered.
@@ -82,6 +86,8 @@ impl Default for CheckoutConfig {
             inventory: upstream(50054, Duration::from_secs(3)),
             payment: upstream(50055, Duration::from_secs(5)),
             shipping: upstream(50056, Duration::from_secs(2)),
+            events: emporium_eventbus::EventBusConfig::default(),
+            relay_interval: Duration::from_millis(200),
         }
     }
 }

@@ -111,6 +111,7 @@ impl CheckoutService for CheckoutApi {
             .ok_or_else(|| invalid(Invalid::new("card", "is required")))?;
         let place = PlaceOrder {
             user_id: caller.user_id,
+            email: caller.email,
             idempotency_key: IdempotencyKey::parse(&r.idempotency_key).map_err(invalid)?,
             currency: Currency::parse(&r.currency_code).map_err(invalid)?,
             address: Address::parse(

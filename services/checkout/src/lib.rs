@@ -125,6 +125,32 @@ impl CheckoutServer {
         let recovery = tokio::spawn(Arc::clone(&saga).recover_until(shutdown.clone()));
         let health = Health::new();
         let metrics = Arc::new(Metrics::new("checkout"));
+        // The outbox relay publishes `order.placed.v1`; while the bus is
+        // unreachable orders are still placed and their events wait.
+        let relay = {
+            let (config, store, metrics, stop) = (
+                config.clone(),
+                store.clone(),
+                metrics.clone(),
+                shutdown.clone(),
+            );
+            tokio::spawn(async move {
+                let Some(bus) =
+                    emporium_eventbus::outbox::connect_until(&config.events, &stop).await
+                else {
+                    return;
+                };
+                let source = Arc::new(OrderOutbox(store));
+                emporium_eventbus::outbox::Relay::new(
+                    source,
+                    bus,
+                    config.relay_interval.get(),
+                    &metrics,
+                )
+                .run(stop)
+                .await;
+            })
+        };
         let parts = ServerParts {
             service_names: &[SERVICE_NAME],
             descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
@@ -146,7 +172,45 @@ impl CheckoutServer {
         })
         .await;
         let _ = recovery.await;
+        let _ = relay.await;
         store.close().await;
         stopped
+    }
+}
+
+/// Checkout's outbox, for the relay.
+#[derive(Debug, Clone)]
+struct OrderOutbox(Store);
+
+impl emporium_eventbus::outbox::OutboxSource for OrderOutbox {
+    fn pending(
+        &self,
+        limit: u32,
+    ) -> emporium_eventbus::BoxFuture<'_, Result<Vec<emporium_eventbus::outbox::Pending>, String>>
+    {
+        Box::pin(async move {
+            let rows = self
+                .0
+                .pending_outbox(limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(rows
+                .into_iter()
+                .map(
+                    |(id, payload, created_at)| emporium_eventbus::outbox::Pending {
+                        id,
+                        envelope: payload.into_bytes(),
+                        created_at,
+                    },
+                )
+                .collect())
+        })
+    }
+
+    fn mark_published<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> emporium_eventbus::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.0.mark_published(ids).await.map_err(|e| e.to_string()) })
     }
 }

@@ -45,6 +45,7 @@ use crate::upstream::Upstreams;
 #[derive(Debug, Clone)]
 pub struct PlaceOrder {
     pub user_id: String,
+    pub email: Option<String>,
     pub idempotency_key: IdempotencyKey,
     pub currency: Currency,
     pub address: Address,
@@ -144,6 +145,7 @@ impl Saga {
         let order = Order {
             id: OrderId::generate(),
             user_id: request.user_id.clone(),
+            email: request.email.clone(),
             idempotency_key: request.idempotency_key.clone(),
             request_hash: digest.clone(),
             step: Step::Priced,
@@ -450,7 +452,7 @@ impl Saga {
                             return self.compensate(order, failure, &ctx).await;
                         }
                     }
-                    let event = placed_event(&order)?;
+                    let event = placed_event(&order, ctx.trace)?;
                     if !self.store.place(order.id, &self.lease(), &event).await? {
                         return Err(CheckoutError::LostLease);
                     }
@@ -467,6 +469,7 @@ impl Saga {
                     let owner = Identity {
                         user_id: order.user_id.clone(),
                         role: Role::Customer,
+                        email: None,
                     };
                     let as_owner = CallContext::new(ctx.trace, Some(owner));
                     let cleared = u
@@ -658,6 +661,7 @@ impl Saga {
             let owner = Identity {
                 user_id: order.user_id.clone(),
                 role: Role::Customer,
+                email: None,
             };
             let ctx = CallContext::new(emporium_chassis::TraceContext::new_root(), Some(owner));
             tracing::info!(order_id = %id, step = order.step.as_str(), "recovering an abandoned saga");
@@ -736,23 +740,51 @@ fn outcome(order: Order) -> Result<Order, CheckoutError> {
     }
 }
 
-fn placed_event(order: &Order) -> Result<OutboxEvent, CheckoutError> {
-    let payload = serde_json::json!({
-        "order_id": order.id.to_string(),
-        "user_id": order.user_id,
-        "currency": order.currency.as_str(),
-        "items_total": order.items_total.minor(),
-        "shipping_cost": order.shipping_cost.minor(),
-        "total": order.total.minor(),
-        "items": order.items,
-        "shipping_address": order.address,
-        "charge_id": order.charge_id,
-    });
+/// The `order.placed.v1` event, as the envelope the outbox relay publishes
+/// unchanged (its id makes a repeated publish a duplicate the bus drops).
+fn placed_event(
+    order: &Order,
+    trace: emporium_chassis::TraceContext,
+) -> Result<OutboxEvent, CheckoutError> {
+    use emporium_eventbus::events::{OrderLine, OrderPlacedV1, ShippingAddress, sources};
+    let a = &order.address;
+    let event = OrderPlacedV1 {
+        order_id: order.id.to_string(),
+        user_id: order.user_id.clone(),
+        email: order.email.clone(),
+        currency: order.currency.to_string(),
+        items: order
+            .items
+            .iter()
+            .map(|i| OrderLine {
+                product_id: i.product_id.clone(),
+                sku: i.sku.clone(),
+                name: i.name.clone(),
+                quantity: i.quantity,
+                unit_price: i.unit_price,
+            })
+            .collect(),
+        items_total: order.items_total.minor(),
+        shipping_cost: order.shipping_cost.minor(),
+        total: order.total.minor(),
+        shipping_address: ShippingAddress {
+            name: a.name.clone(),
+            line1: a.line1.clone(),
+            line2: a.line2.clone(),
+            city: a.city.clone(),
+            postal_code: a.postal_code.clone(),
+            country_code: a.country_code.clone(),
+        },
+        charge_id: order.charge_id.clone().unwrap_or_default(),
+    };
+    let envelope = emporium_eventbus::Envelope::for_event(sources::CHECKOUT, &event)
+        .map_err(|e| CheckoutError::Corrupt(e.to_string()))?
+        .with_trace(trace);
     Ok(OutboxEvent {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: envelope.id().to_string(),
         aggregate_id: order.id.to_string(),
-        event_type: "order.placed.v1".into(),
-        payload: serde_json::to_string(&payload)
+        event_type: envelope.event_type().as_str().to_owned(),
+        payload: String::from_utf8(envelope.to_json())
             .map_err(|e| CheckoutError::Corrupt(e.to_string()))?,
     })
 }

@@ -61,6 +61,7 @@ fn order(user: &str, key: &str) -> Order {
     Order {
         id: OrderId::generate(),
         user_id: user.into(),
+        email: Some("ada@example.com".into()),
         idempotency_key: IdempotencyKey::parse(key).unwrap(),
         request_hash: "h".into(),
         step: Step::Priced,

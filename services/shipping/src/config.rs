@@ -19,6 +19,10 @@ pub struct ShippingConfig {
     pub database: DatabaseConfig,
     pub shutdown: ShutdownConfig,
     pub faults: Faults,
+    /// The event bus: `order.placed.v1` in, `shipment.created.v1` out.
+    pub events: emporium_eventbus::EventBusConfig,
+    /// How often the outbox relay looks for unpublished events.
+    pub relay_interval: emporium_chassis::config::Duration,
 }
 
 impl Default for ShippingConfig {
@@ -29,6 +33,8 @@ impl Default for ShippingConfig {
             database: DatabaseConfig::default(),
             shutdown: ShutdownConfig::default(),
             faults: Faults::default(),
+            events: emporium_eventbus::EventBusConfig::default(),
+            relay_interval: emporium_chassis::config::Duration::from_millis(200),
         }
     }
 }

@@ -33,6 +33,7 @@
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod grpc;
 pub mod store;
 
@@ -127,6 +128,35 @@ impl ShippingServer {
         } = self;
         let health = Health::new();
         let metrics = Arc::new(Metrics::new("shipping"));
+        // Events: the consumer and the outbox relay run beside the gRPC server
+        // and stop with it. While the bus is unreachable the API still serves
+        // and the outbox keeps every announcement.
+        let background = CancellationToken::new();
+        let events_task = {
+            let (config, store, metrics, stop) = (
+                config.clone(),
+                store.clone(),
+                metrics.clone(),
+                background.clone(),
+            );
+            tokio::spawn(async move {
+                let Some(bus) =
+                    emporium_eventbus::outbox::connect_until(&config.events, &stop).await
+                else {
+                    return;
+                };
+                let relay = emporium_eventbus::outbox::Relay::new(
+                    Arc::new(events::Outbox(store.clone())),
+                    bus.clone(),
+                    config.relay_interval.get(),
+                    &metrics,
+                );
+                tokio::join!(
+                    events::consume_orders(bus, store, stop.clone()),
+                    relay.run(stop)
+                );
+            })
+        };
         let parts = ServerParts {
             service_names: &[SERVICE_NAME],
             descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
@@ -147,6 +177,8 @@ impl ShippingServer {
             emporium_chassis::grpc::serve(grpc, routes, parts, stop)
         })
         .await;
+        background.cancel();
+        let _ = events_task.await;
         store.close().await;
         stopped
     }

@@ -147,6 +147,8 @@ pub struct Failure {
 pub struct Order {
     pub id: OrderId,
     pub user_id: String,
+    /// Where order notifications go, when the customer's token carried it.
+    pub email: Option<String>,
     pub idempotency_key: IdempotencyKey,
     /// Digest of the request, to refuse a reused key with other content.
     pub request_hash: String,

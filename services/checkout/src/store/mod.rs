@@ -206,7 +206,19 @@ impl Store {
         dispatch!(self, claim_stale(now_ms, lease, limit))
     }
 
-    /// Outbox records not yet published, oldest first (the relay arrives with the event bus).
+    /// Outbox rows not yet published (id, envelope JSON, created), oldest first.
+    pub async fn pending_outbox(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(String, String, OffsetDateTime)>, CheckoutError> {
+        dispatch!(self, pending_outbox(limit))
+    }
+
+    pub async fn mark_published(&self, ids: &[String]) -> Result<(), CheckoutError> {
+        dispatch!(self, mark_published(ids))
+    }
+
+    /// Outbox records not yet published, oldest first.
     pub async fn unpublished_events(&self, limit: u32) -> Result<Vec<OutboxEvent>, CheckoutError> {
         dispatch!(self, unpublished_events(limit))
     }
@@ -216,6 +228,7 @@ impl Store {
 struct OrderRow {
     id: String,
     user_id: String,
+    email: Option<String>,
     idempotency_key: String,
     request_hash: String,
     step: String,
@@ -246,6 +259,7 @@ impl TryFrom<OrderRow> for Order {
         Ok(Order {
             id: OrderId::parse(&row.id).map_err(|e| corrupt(&id, e))?,
             user_id: row.user_id,
+            email: row.email,
             idempotency_key: IdempotencyKey::parse(&row.idempotency_key)
                 .map_err(|e| corrupt(&id, e))?,
             request_hash: row.request_hash,

@@ -5,15 +5,15 @@ use super::OrderRow;
 
 macro_rules! order_columns {
     () => {
-        "id, user_id, idempotency_key, request_hash, step, currency, items, items_total, shipping_cost, \
+        "id, user_id, email, idempotency_key, request_hash, step, currency, items, items_total, shipping_cost, \
          total, address, charge_id, failure_kind, failure_reason, created_at, updated_at"
     };
 }
 
 const INSERT_ORDER: &str = "INSERT INTO orders
      (id, user_id, idempotency_key, request_hash, status, step, currency, items, items_total,
-      shipping_cost, total, address, lease_owner, lease_until, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+      shipping_cost, total, address, lease_owner, lease_until, created_at, updated_at, email)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
      ON CONFLICT (user_id, idempotency_key) DO NOTHING";
 
 const GET_ORDER: &str = concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1");
@@ -46,6 +46,11 @@ const STALE: &str = "SELECT id FROM orders
 
 const CLAIM: &str = "UPDATE orders SET lease_owner = $2, lease_until = $3
      WHERE id = $1 AND step NOT IN ('completed', 'failed') AND (lease_until IS NULL OR lease_until < $4)";
+
+const PENDING_OUTBOX: &str = "SELECT id, payload, created_at FROM outbox
+     WHERE published_at IS NULL ORDER BY created_at, id LIMIT $1";
+
+const MARK_PUBLISHED: &str = "UPDATE outbox SET published_at = $2 WHERE id = $1";
 
 const UNPUBLISHED: &str = "SELECT id, aggregate_id, event_type, payload FROM outbox
      WHERE published_at IS NULL ORDER BY created_at, id LIMIT $1";
@@ -91,6 +96,7 @@ macro_rules! backend {
                     .bind(&lease.owner)
                     .bind(lease.until_ms)
                     .bind(o.created_at)
+                    .bind(o.email.as_deref())
                     .execute(pool)
                     .await?;
                 Ok(inserted.rows_affected() == 1)
@@ -233,6 +239,32 @@ macro_rules! backend {
                     }
                 }
                 Ok(claimed)
+            }
+
+            pub async fn pending_outbox(
+                pool: &Pool<$db>,
+                limit: u32,
+            ) -> Result<Vec<(String, String, time::OffsetDateTime)>, CheckoutError> {
+                Ok(sqlx::query_as(PENDING_OUTBOX)
+                    .bind(i64::from(limit))
+                    .fetch_all(pool)
+                    .await?)
+            }
+
+            pub async fn mark_published(
+                pool: &Pool<$db>,
+                ids: &[String],
+            ) -> Result<(), CheckoutError> {
+                let mut tx = pool.begin().await?;
+                for id in ids {
+                    sqlx::query(MARK_PUBLISHED)
+                        .bind(id)
+                        .bind(crate::domain::now())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             pub async fn unpublished_events(

@@ -28,6 +28,27 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// A handle on the shipping database; cheap to clone.
+/// What processing an event adds to a shipment's transaction.
+pub struct EventEffect<'a> {
+    /// The consumer name and event id recorded as processed.
+    pub consumer: &'a str,
+    pub event_id: &'a str,
+    /// The outbox row announcing a new shipment: (envelope id, event type,
+    /// envelope JSON), built from the shipment's ids.
+    #[allow(clippy::type_complexity)]
+    pub announce:
+        &'a (dyn Fn(&Candidate) -> Result<(String, String, String), ShippingError> + Sync),
+}
+
+impl std::fmt::Debug for EventEffect<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventEffect")
+            .field("consumer", &self.consumer)
+            .field("event_id", &self.event_id)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
@@ -143,13 +164,33 @@ impl Store {
     /// call for the same order (whose address and items then stand; the
     /// ones passed this time are not compared).
     pub async fn create_shipment(&self, new: &NewShipment) -> Result<Shipment, ShippingError> {
+        self.create_shipment_with(new, None).await
+    }
+
+    /// Like [`Store::create_shipment`], as the effect of an event: the event
+    /// id is recorded in the same transaction (a redelivery changes
+    /// nothing), and a newly created shipment's announcement goes into the
+    /// outbox in that transaction too.
+    pub async fn create_shipment_for_event(
+        &self,
+        new: &NewShipment,
+        effect: &EventEffect<'_>,
+    ) -> Result<Shipment, ShippingError> {
+        self.create_shipment_with(new, Some(effect)).await
+    }
+
+    async fn create_shipment_with(
+        &self,
+        new: &NewShipment,
+        effect: Option<&EventEffect<'_>>,
+    ) -> Result<Shipment, ShippingError> {
         for _ in 0..CREATE_ATTEMPTS {
             let candidate = Candidate {
                 id: ShipmentId::generate(),
                 tracking_id: TrackingId::generate(),
                 created_at: crate::domain::now(),
             };
-            if let Some(shipment) = dispatch!(self, create_shipment(new, &candidate))? {
+            if let Some(shipment) = dispatch!(self, create_shipment(new, &candidate, effect))? {
                 return Ok(shipment);
             }
         }
@@ -173,6 +214,18 @@ impl Store {
         })
     }
 
+    /// Outbox rows not yet published (id, envelope JSON, created), oldest first.
+    pub async fn pending_outbox(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(String, String, time::OffsetDateTime)>, ShippingError> {
+        dispatch!(self, pending_outbox(limit))
+    }
+
+    pub async fn mark_published(&self, ids: &[String]) -> Result<(), ShippingError> {
+        dispatch!(self, mark_published(ids))
+    }
+
     pub async fn count_shipments(&self) -> Result<u64, ShippingError> {
         dispatch!(self, count_shipments())
     }
@@ -180,10 +233,10 @@ impl Store {
 
 /// The ids and time a new shipment gets if it is the first for its order.
 #[derive(Debug)]
-struct Candidate {
-    id: ShipmentId,
-    tracking_id: TrackingId,
-    created_at: OffsetDateTime,
+pub struct Candidate {
+    pub id: ShipmentId,
+    pub tracking_id: TrackingId,
+    pub created_at: OffsetDateTime,
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -32,6 +32,16 @@ const INSERT_SHIPMENT: &str = "INSERT INTO shipments
      VALUES ($1, $2, $3, 'created', $4, $5, $6, $7, $8, $9, $10)
      ON CONFLICT DO NOTHING";
 
+const INSERT_PROCESSED: &str = "INSERT INTO processed_events (consumer, event_id, processed_at)
+     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+
+const INSERT_OUTBOX: &str = "INSERT INTO outbox (id, aggregate_id, event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5)";
+
+const PENDING_OUTBOX: &str = "SELECT id, payload, created_at FROM outbox
+     WHERE published_at IS NULL ORDER BY created_at, id LIMIT $1";
+
+const MARK_PUBLISHED: &str = "UPDATE outbox SET published_at = $2 WHERE id = $1";
+
 const INSERT_ITEM: &str = "INSERT INTO shipment_items
      (shipment_id, position, sku, quantity, unit_weight_grams) VALUES ($1, $2, $3, $4, $5)";
 
@@ -84,8 +94,24 @@ macro_rules! backend {
                 pool: &Pool<$db>,
                 new: &NewShipment,
                 candidate: &Candidate,
+                effect: Option<&crate::store::EventEffect<'_>>,
             ) -> Result<Option<Shipment>, ShippingError> {
                 let mut tx = pool.begin().await?;
+                if let Some(effect) = effect {
+                    let first = sqlx::query(INSERT_PROCESSED)
+                        .bind(effect.consumer)
+                        .bind(effect.event_id)
+                        .bind(candidate.created_at)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if first == 0 {
+                        // Delivered before: its effect is already there.
+                        let found = read_by_order(&mut tx, &new.order_id).await?;
+                        tx.commit().await?;
+                        return Ok(found);
+                    }
+                }
                 let a = &new.address;
                 let inserted = sqlx::query(INSERT_SHIPMENT)
                     .bind(candidate.id.to_string())
@@ -102,6 +128,17 @@ macro_rules! backend {
                     .await?
                     .rows_affected();
                 if inserted == 1 {
+                    if let Some(event) = effect.map(|e| (e.announce)(candidate)) {
+                        let (id, event_type, payload) = event?;
+                        sqlx::query(INSERT_OUTBOX)
+                            .bind(id)
+                            .bind(new.order_id.as_str())
+                            .bind(event_type)
+                            .bind(payload)
+                            .bind(candidate.created_at)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     for (position, item) in new.parcel.items().iter().enumerate() {
                         sqlx::query(INSERT_ITEM)
                             .bind(candidate.id.to_string())
@@ -116,6 +153,32 @@ macro_rules! backend {
                 let found = read_by_order(&mut tx, &new.order_id).await?;
                 tx.commit().await?;
                 Ok(found)
+            }
+
+            pub async fn pending_outbox(
+                pool: &Pool<$db>,
+                limit: u32,
+            ) -> Result<Vec<(String, String, time::OffsetDateTime)>, ShippingError> {
+                Ok(sqlx::query_as(PENDING_OUTBOX)
+                    .bind(i64::from(limit))
+                    .fetch_all(pool)
+                    .await?)
+            }
+
+            pub async fn mark_published(
+                pool: &Pool<$db>,
+                ids: &[String],
+            ) -> Result<(), ShippingError> {
+                let mut tx = pool.begin().await?;
+                for id in ids {
+                    sqlx::query(MARK_PUBLISHED)
+                        .bind(id)
+                        .bind(crate::domain::now())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             pub async fn get_shipment(

@@ -1,0 +1,181 @@
+"""The configuration the manifests give each service is one its code accepts,
+and says what the code needs.
+
+Each service deserializes EMPORIUM_<SVC>__… into its config struct with
+`deny_unknown_fields`, so a misspelt key does not get ignored: the pod exits
+with code 64 and crash-loops. These tests read the structs from
+services/<svc>/src/config.rs (see services.py) and check, without building
+anything, every variable every workload gets, then the settings that tie
+services together: upstream URLs and deadlines, token issuer and audience,
+the signing key, the cart's Redis, the currency rates and the accounts'
+password-hashing memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from model import Overlay, parse_duration
+from services import PROCESS_VARS, REPO, SERVICE_VAR, check_value, deployed, rust_config
+
+DEPLOY = REPO / "deploy"
+DEV_KEY = DEPLOY / "k8s" / "overlays" / "dev" / "secrets" / "jwt-signing-key.pem"
+# PKCS#8 (RFC 8410) wrapping of a 32-byte Ed25519 private key: this DER prefix, then the key.
+ED25519_PKCS8_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+# Concurrent sign-ins (each holds one argon2id block of MEMORY_KIB) the accounts
+# memory limit must hold on top of the idle process; see docs/performance.md.
+ACCOUNTS_CONCURRENT_HASHES = 8
+ACCOUNTS_BASELINE_MIB = 32
+
+
+def _mib(quantity: str) -> float:
+    m = re.fullmatch(r"(\d+)(Ki|Mi|Gi)?", quantity)
+    assert m, f"memory quantity {quantity!r}"
+    return int(m[1]) * {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, None: 1 / 2**20}[m[2]]
+
+
+def _env_of(overlay: Overlay, name: str) -> dict[str, str]:
+    w = overlay.workload(f"Deployment/{name}")
+    return overlay.environment(w, w.containers(include_init=False)[0])
+
+
+def test_every_variable_is_a_setting_the_service_accepts(overlay: Overlay):
+    problems = []
+    for w in overlay.workloads:
+        for c in w.containers():
+            for var, value in overlay.environment(w, c).items():
+                if not var.startswith("EMPORIUM_") or var in PROCESS_VARS:
+                    continue
+                m = SERVICE_VAR.match(var)
+                if not m or m[1].lower() not in deployed():
+                    problems.append(f"{w.id}: {var} names no service's settings")
+                    continue
+                resolved = rust_config(m[1].lower()).resolve(var)
+                if isinstance(resolved, str):
+                    problems.append(f"{w.id}: {resolved}")
+                    continue
+                if not var.endswith("_FILE") and (bad := check_value(resolved[1], value)):
+                    problems.append(f"{w.id}: {var}: {bad}")
+    assert not problems, "\n".join(problems)
+
+
+def test_compose_variables_are_settings_the_services_accept():
+    text = re.sub(r"\$\{[A-Z_][A-Z0-9_]*:-([^}]*)\}", r"\1", (DEPLOY / "compose.yaml").read_text())
+    problems = []
+    for name, svc in yaml.safe_load(text)["services"].items():
+        for var, value in (svc.get("environment") or {}).items():
+            if not var.startswith("EMPORIUM_") or var in PROCESS_VARS:
+                continue
+            m = SERVICE_VAR.match(var)
+            resolved = rust_config(m[1].lower()).resolve(var) if m and m[1].lower() in deployed() else f"{var} names no service"
+            if isinstance(resolved, str):
+                problems.append(f"{name}: {resolved}")
+            elif not var.endswith("_FILE") and (bad := check_value(resolved[1], str(value))):
+                problems.append(f"{name}: {var}: {bad}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("svc", sorted(deployed()))
+def test_every_upstream_is_configured_through_its_headless_service(svc, overlays):
+    """Each `Upstream` field of the config struct gets a URL naming the callee's
+    headless <callee>-grpc Service on its gRPC port, and an explicit deadline."""
+    rc = rust_config(svc)
+    for name, ov in overlays.items():
+        env = _env_of(ov, svc)
+        prefix = f"EMPORIUM_{svc.upper()}__"
+        configured = {k[len(prefix) : -len("__URL")].lower() for k in env if k.startswith(prefix) and k.endswith("__URL")}
+        assert configured == set(rc.upstreams()), f"{name}/{svc}: URLs for {sorted(configured)}, the code calls {sorted(rc.upstreams())}"
+        for upstream in rc.upstreams():
+            url = urlsplit(env[f"{prefix}{upstream.upper()}__URL"])
+            callee = deployed()[upstream]
+            assert url.scheme == "http" and url.hostname == f"{upstream}-grpc.emporium.svc.cluster.local", f"{name}/{svc}: {upstream} URL {url.geturl()} is not the headless {upstream}-grpc"
+            assert url.port == callee.grpc_port, f"{name}/{svc}: {upstream} URL port {url.port}, {upstream} serves gRPC on {callee.grpc_port}"
+            timeout = env.get(f"{prefix}{upstream.upper()}__TIMEOUT")
+            assert timeout, f"{name}/{svc}: set {prefix}{upstream.upper()}__TIMEOUT (the deadlines are checked against each other)"
+
+
+def test_upstream_deadlines_fit_the_callers_budgets(overlay: Overlay):
+    # gateway: every upstream deadline is shorter than the whole request's.
+    gw = _env_of(overlay, "gateway")
+    request = parse_duration(gw.get("EMPORIUM_GATEWAY__REQUEST_TIMEOUT", "10s"))
+    for upstream in rust_config("gateway").upstreams():
+        t = parse_duration(gw[f"EMPORIUM_GATEWAY__{upstream.upper()}__TIMEOUT"])
+        assert t < request, f"gateway: {upstream} timeout {t}s >= request_timeout {request}s (the gateway refuses to start)"
+    # checkout: the saga lease outlasts every single step's deadline.
+    co = _env_of(overlay, "checkout")
+    lease = parse_duration(co.get("EMPORIUM_CHECKOUT__SAGA__LEASE", "30s"))
+    for upstream in rust_config("checkout").upstreams():
+        t = parse_duration(co[f"EMPORIUM_CHECKOUT__{upstream.upper()}__TIMEOUT"])
+        assert lease > t, f"checkout: saga lease {lease}s <= {upstream} timeout {t}s (checkout refuses to start)"
+
+
+def test_tokens_are_issued_for_what_the_gateway_expects(overlay: Overlay):
+    accounts, gateway = _env_of(overlay, "accounts"), _env_of(overlay, "gateway")
+    for claim in ("ISSUER", "AUDIENCE"):
+        issued = accounts.get(f"EMPORIUM_ACCOUNTS__TOKEN__{claim}")
+        expected = gateway.get(f"EMPORIUM_GATEWAY__AUTH__{claim}")
+        assert issued and issued == expected, f"accounts issues {claim.lower()} {issued!r}, the gateway expects {expected!r}"
+
+
+def test_only_accounts_holds_the_signing_key_and_it_is_a_file(overlay: Overlay):
+    w = overlay.workload("Deployment/accounts")
+    c = w.containers(include_init=False)[0]
+    env = overlay.environment(w, c)
+    assert "EMPORIUM_ACCOUNTS__SIGNING_KEY" not in env and "EMPORIUM_ACCOUNTS__SIGNING_KEY_PATH" not in env, "the key comes from the Secret file only"
+    ref = overlay.mounted_file(w, c, env["EMPORIUM_ACCOUNTS__SIGNING_KEY_FILE"])
+    assert ref and ref[0] == "Secret" and ref[1].startswith("jwt-signing-key") and ref[2] == "private-key.pem", f"SIGNING_KEY_FILE is {ref}"
+    holders = {wl.id for wl in overlay.workloads for v in wl.spec.get("volumes", []) or [] if (v.get("secret") or {}).get("secretName", "").startswith("jwt-signing-key")}
+    assert holders == {"Deployment/accounts"}, f"jwt-signing-key is mounted by {sorted(holders)}"
+
+
+def test_the_dev_signing_key_is_a_real_ed25519_key():
+    text = DEV_KEY.read_text()
+    m = re.fullmatch(r"-----BEGIN PRIVATE KEY-----\n([A-Za-z0-9+/=\n]+)-----END PRIVATE KEY-----\n?", text)
+    assert m, f"{DEV_KEY.name} is not a PKCS#8 PEM (BEGIN PRIVATE KEY)"
+    der = base64.b64decode(m[1])
+    assert len(der) == 48 and der.startswith(ED25519_PKCS8_PREFIX), f"{DEV_KEY.name} is not an Ed25519 PKCS#8 key"
+
+
+def test_cart_keeps_carts_in_redis_from_a_secret(overlay: Overlay):
+    w = overlay.workload("Deployment/cart")
+    c = w.containers(include_init=False)[0]
+    env = overlay.environment(w, c)
+    assert env.get("EMPORIUM_CART__STORE") == "redis", "in a cluster carts live in Redis (SQLite is per pod)"
+    assert "EMPORIUM_CART__REDIS__URL" not in env, "the Redis URL may hold a password: a Secret file"
+    ref = overlay.mounted_file(w, c, env["EMPORIUM_CART__REDIS__URL_FILE"])
+    assert ref and ref[0] == "Secret" and ref[1].startswith("cart-redis"), f"REDIS__URL_FILE is {ref}"
+    url = overlay.read_file_value(w, c, env["EMPORIUM_CART__REDIS__URL_FILE"])
+    assert urlsplit(url).scheme == "redis", f"{url}: redis:// only (the image's client has no TLS for rediss://)"
+    assert w.labels.get("emporium.io/redis-client") == "true"
+    assert not any(k.startswith("EMPORIUM_CART__DATABASE__") for k in env), "cart has no database in the cluster"
+
+
+def test_currency_reads_rates_from_a_live_configmap(overlay: Overlay):
+    w = overlay.workload("Deployment/currency")
+    c = w.containers(include_init=False)[0]
+    path = overlay.environment(w, c)["EMPORIUM_CURRENCY__RATES_PATH"]
+    ref = overlay.mounted_file(w, c, path)
+    assert ref and ref[0] == "ConfigMap", f"RATES_PATH {path} is not in a ConfigMap mount"
+    assert ref[1] == "currency-rates", f"the rates ConfigMap is {ref[1]}: it needs a stable name (no hash suffix) to change in place"
+    mount = next(m for m in c["volumeMounts"] if path.startswith(m["mountPath"].rstrip("/") + "/"))
+    assert "subPath" not in mount, "a subPath mount never sees ConfigMap updates"
+    assert overlay.read_file_value(w, c, path) == (REPO / "data" / "currency-rates.json").read_text(), "the rates are not data/currency-rates.json"
+
+
+def test_accounts_memory_fits_its_password_hashing(overlay: Overlay):
+    w = overlay.workload("Deployment/accounts")
+    c = w.containers(include_init=False)[0]
+    kib = int(overlay.environment(w, c).get("EMPORIUM_ACCOUNTS__PASSWORD_HASHING__MEMORY_KIB", "19456"))
+    limit = _mib(c["resources"]["limits"]["memory"])
+    need = ACCOUNTS_BASELINE_MIB + ACCOUNTS_CONCURRENT_HASHES * kib / 1024
+    assert limit >= need, (
+        f"accounts: memory limit {limit:g}Mi < {ACCOUNTS_BASELINE_MIB}Mi + {ACCOUNTS_CONCURRENT_HASHES} concurrent "
+        f"argon2id blocks of {kib} KiB ({need:g}Mi): raise the limit with PASSWORD_HASHING__MEMORY_KIB"
+    )
+    request = _mib(c["resources"]["requests"]["memory"])
+    assert request >= ACCOUNTS_BASELINE_MIB + kib / 1024, f"accounts: memory request {request:g}Mi does not hold even one sign-in"

@@ -1,0 +1,175 @@
+//! Shipping's events: it consumes `order.placed.v1` (creating the order's
+//! shipment) and produces `shipment.created.v1` through its outbox.
+//!
+//! The consumer (durable name `shipping`) records each event id in the same
+//! transaction that creates the shipment and writes the announcement to the
+//! outbox, so a redelivered event changes nothing and a shipment is
+//! announced exactly when it is created. An event that can never become a
+//! shipment (an address shipping rejects) is dead-lettered at once; a
+//! database error is retried with backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use emporium_eventbus::events::{ORDER_PLACED_V1, OrderPlacedV1, ShipmentCreatedV1, sources};
+use emporium_eventbus::outbox::{OutboxSource, Pending};
+use emporium_eventbus::{BoxFuture, ConsumerConfig, Delivery, Envelope, EventBus, Filter};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{Address, Item, NewShipment, OrderId, Parcel};
+use crate::error::ShippingError;
+use crate::store::{EventEffect, Store};
+
+/// The consumer's durable name.
+pub const CONSUMER: &str = "shipping";
+
+/// Reads order events until `stop` and creates their shipments.
+pub async fn consume_orders(bus: Arc<dyn EventBus>, store: Store, stop: CancellationToken) {
+    let config = match Filter::types([ORDER_PLACED_V1]).map(|f| ConsumerConfig::new(CONSUMER, f)) {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!(error = %e, "shipping consumer configuration");
+            return;
+        }
+    };
+    let mut consumer = loop {
+        match bus.consumer(config.clone()).await {
+            Ok(consumer) => break consumer,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open the shipping consumer; retrying");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    loop {
+        let next = tokio::select! {
+            _ = stop.cancelled() => return,
+            next = consumer.next(Duration::from_secs(1)) => next,
+        };
+        match next {
+            Ok(Some(delivery)) => handle(&store, delivery).await,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "receiving order events failed; retrying");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn handle(store: &Store, delivery: Delivery) {
+    let envelope = delivery.envelope();
+    let event_id = envelope.id().to_string();
+    let trace = envelope.trace_context();
+    let event: OrderPlacedV1 = match envelope.decode() {
+        Ok(event) => event,
+        Err(e) => {
+            let _ = delivery
+                .term(format!("not an order.placed.v1 payload: {e}"))
+                .await;
+            return;
+        }
+    };
+    let new = match shipment_of(&event) {
+        Ok(new) => new,
+        Err(e) => {
+            tracing::error!(order_id = %event.order_id, error = %e, "order cannot be shipped; dead-lettering");
+            let _ = delivery.term(e.to_string()).await;
+            return;
+        }
+    };
+    let user_id = event.user_id.clone();
+    let announce = move |candidate: &crate::store::Candidate| {
+        let created = ShipmentCreatedV1 {
+            shipment_id: candidate.id.to_string(),
+            order_id: event.order_id.clone(),
+            user_id: user_id.clone(),
+            tracking_id: candidate.tracking_id.to_string(),
+            carrier: Some("Emporium Post".into()),
+        };
+        let mut envelope = Envelope::for_event(sources::SHIPPING, &created)
+            .map_err(|e| ShippingError::Corrupt(e.to_string()))?;
+        if let Some(trace) = trace {
+            envelope = envelope.with_trace(trace.child());
+        }
+        let json = String::from_utf8(envelope.to_json())
+            .map_err(|e| ShippingError::Corrupt(e.to_string()))?;
+        Ok((
+            envelope.id().to_string(),
+            envelope.event_type().as_str().to_owned(),
+            json,
+        ))
+    };
+    let effect = EventEffect {
+        consumer: CONSUMER,
+        event_id: &event_id,
+        announce: &announce,
+    };
+    match store.create_shipment_for_event(&new, &effect).await {
+        Ok(shipment) => {
+            tracing::info!(order_id = %shipment.order_id, tracking_id = %shipment.tracking_id, "shipment created for order");
+            if let Err(e) = delivery.ack().await {
+                tracing::warn!(error = %e, "ack failed; the event will come again and change nothing");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "creating the shipment failed; will retry");
+            let _ = delivery.nack(None, e.to_string()).await;
+        }
+    }
+}
+
+fn shipment_of(event: &OrderPlacedV1) -> Result<NewShipment, ShippingError> {
+    let a = &event.shipping_address;
+    let items = event
+        .items
+        .iter()
+        .map(|i| Item::new(&i.sku, i.quantity, 0))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(NewShipment {
+        order_id: OrderId::parse(&event.order_id)?,
+        address: Address::new(
+            &a.name,
+            &a.line1,
+            &a.line2,
+            &a.city,
+            &a.postal_code,
+            &a.country_code,
+        )?,
+        parcel: Parcel::new(items)?,
+    })
+}
+
+/// Shipping's outbox, for the relay.
+#[derive(Debug, Clone)]
+pub struct Outbox(pub Store);
+
+impl OutboxSource for Outbox {
+    fn pending(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Pending>, String>> {
+        Box::pin(async move {
+            let rows = self
+                .0
+                .pending_outbox(limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, payload, created_at)| Pending {
+                    id,
+                    envelope: payload.into_bytes(),
+                    created_at,
+                })
+                .collect())
+        })
+    }
+
+    fn mark_published<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.0.mark_published(ids).await.map_err(|e| e.to_string()) })
+    }
+}
