@@ -110,6 +110,34 @@ async fn journey(system: &System) {
         .unwrap()
         .into_inner();
     assert!(shipment.tracking_id.starts_with("EMP"), "{shipment:?}");
+    // Two e-mails: the order confirmation and the shipping notice.
+    let mails = || -> Vec<String> {
+        std::fs::read_dir(&system.mail_dir)
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let short_id = &order_id[order_id.len() - 8..];
+    poll(Duration::from_secs(20), || async {
+        mails().iter().filter(|m| m.contains(short_id)).count() >= 2
+    })
+    .await
+    .expect("two e-mails about the order");
+    let about_order: Vec<String> = mails()
+        .into_iter()
+        .filter(|m| m.contains(short_id))
+        .collect();
+    assert_eq!(about_order.len(), 2, "exactly two: {about_order:#?}");
+    assert!(
+        about_order
+            .iter()
+            .any(|m| m.contains(&shipment.tracking_id)),
+        "the shipping notice has the tracking id"
+    );
     // The cart is empty and the order is in the history.
     assert_eq!(customer.json("/api/v1/cart").await["item_count"], 0);
     let history = customer.json("/api/v1/orders").await;

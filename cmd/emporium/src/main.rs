@@ -127,6 +127,7 @@ enum Service {
     Payment,
     Shipping,
     Checkout,
+    Notification,
 }
 
 /// A configuration problem: exit 64 with the message, before anything runs.
@@ -441,6 +442,11 @@ async fn serve(service: Service, sources: Sources<'_>) -> anyhow::Result<()> {
         Service::Payment => serve!(emporium_payment, PaymentConfig, PaymentServer),
         Service::Shipping => serve!(emporium_shipping, ShippingConfig, ShippingServer),
         Service::Checkout => serve!(emporium_checkout, CheckoutConfig, CheckoutServer),
+        Service::Notification => serve!(
+            emporium_notification,
+            NotificationConfig,
+            NotificationServer
+        ),
     }
     Ok(())
 }

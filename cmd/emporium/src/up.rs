@@ -6,7 +6,9 @@
 //! pointed at the addresses its upstreams actually bound. Default ports:
 //! gateway 8080, catalog 50051, cart 50052, currency 50053, inventory 50054,
 //! payment 50055, shipping 50056, accounts 50057, checkout 50058; admin
-//! ports 9080–9088. The usual variables (`EMPORIUM_<SERVICE>__GRPC_ADDR`, …)
+//! ports 9080–9089 (notification has only its admin port; its e-mails are
+//! `.eml` files in `<data dir>/mail`). Services with events share the
+//! embedded log `<data dir>/events.db`. The usual variables (`EMPORIUM_<SERVICE>__GRPC_ADDR`, …)
 //! move any of them.
 
 use std::io::Write;
@@ -68,6 +70,49 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
     let dir = temp.as_ref().map_or(data_dir, |t| t.path().to_owned());
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+
+    // Every configuration is checked before anything is bound or written, so
+    // a bad setting fails fast (exit 64) and names its key.
+    load(emporium_catalog::CatalogConfig::load, sources, Table::new())?;
+    load(emporium_accounts::AccountsConfig::load, sources, {
+        let mut t = Table::new();
+        t.insert(
+            "signing_key_path".into(),
+            dir.join("accounts-signing-key.pem")
+                .display()
+                .to_string()
+                .into(),
+        );
+        t
+    })?;
+    load(
+        emporium_currency::CurrencyConfig::load,
+        sources,
+        Table::new(),
+    )?;
+    load(
+        emporium_inventory::InventoryConfig::load,
+        sources,
+        Table::new(),
+    )?;
+    load(emporium_payment::PaymentConfig::load, sources, Table::new())?;
+    load(
+        emporium_shipping::ShippingConfig::load,
+        sources,
+        Table::new(),
+    )?;
+    load(
+        emporium_notification::NotificationConfig::load,
+        sources,
+        Table::new(),
+    )?;
+    load(emporium_cart::CartConfig::load, sources, Table::new())?;
+    load(
+        emporium_checkout::CheckoutConfig::load,
+        sources,
+        Table::new(),
+    )?;
+    load(emporium_gateway::GatewayConfig::load, sources, Table::new())?;
 
     // Services that call nobody.
     let catalog = emporium_catalog::CatalogServer::build(load(
@@ -139,6 +184,18 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
     .await
     .context("starting shipping")?;
 
+    let mut notification_base = with_events(base(9089, sqlite(&dir, "notification"), &[]), &dir);
+    let mut mail = Table::new();
+    mail.insert("dir".into(), dir.join("mail").display().to_string().into());
+    notification_base.insert("mail".into(), mail.into());
+    let notification = emporium_notification::NotificationServer::build(load(
+        emporium_notification::NotificationConfig::load,
+        sources,
+        notification_base,
+    )?)
+    .await
+    .context("starting notification")?;
+
     // Services that call others, pointed at where those actually listen.
     let cart = emporium_cart::CartServer::build(load(
         emporium_cart::CartConfig::load,
@@ -209,6 +266,11 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
         grpc("payment", payment.grpc_addr(), payment.admin_addr()),
         grpc("shipping", shipping.grpc_addr(), shipping.admin_addr()),
         grpc("checkout", checkout.grpc_addr(), checkout.admin_addr()),
+        Row {
+            name: "notification",
+            serves: format!("e-mail to {}", dir.join("mail").display()),
+            admin: notification.admin_addr(),
+        },
     ];
 
     let shutdown = emporium_chassis::lifecycle::shutdown_on_signals();
@@ -228,6 +290,7 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
     spawn!("shipping", shipping);
     spawn!("cart", cart);
     spawn!("checkout", checkout);
+    spawn!("notification", notification);
     spawn!("gateway", gateway);
 
     let admins: Vec<_> = rows.iter().map(|r| r.admin).collect();

@@ -30,7 +30,7 @@ struct Up {
     payment_grpc: String,
 }
 
-const SERVICES: [&str; 8] = [
+const SERVICES: [&str; 9] = [
     "CATALOG",
     "ACCOUNTS",
     "CART",
@@ -39,6 +39,7 @@ const SERVICES: [&str; 8] = [
     "PAYMENT",
     "SHIPPING",
     "CHECKOUT",
+    "NOTIFICATION",
 ];
 
 /// Starts `emporium up` with every service on a kernel-chosen loopback port
@@ -55,8 +56,11 @@ async fn start_up_in(
     cmd.env("EMPORIUM_GATEWAY__HTTP_ADDR", "127.0.0.1:0")
         .env("EMPORIUM_GATEWAY__ADMIN_ADDR", "127.0.0.1:0");
     for service in SERVICES {
-        cmd.env(format!("EMPORIUM_{service}__GRPC_ADDR"), "127.0.0.1:0")
-            .env(format!("EMPORIUM_{service}__ADMIN_ADDR"), "127.0.0.1:0");
+        // Notification has no API port, only its admin port.
+        if service != "NOTIFICATION" {
+            cmd.env(format!("EMPORIUM_{service}__GRPC_ADDR"), "127.0.0.1:0");
+        }
+        cmd.env(format!("EMPORIUM_{service}__ADMIN_ADDR"), "127.0.0.1:0");
     }
     cmd.envs(extra_env.iter().copied())
         .stdout(Stdio::piped())
@@ -434,4 +438,37 @@ async fn a_process_killed_after_the_charge_finishes_the_order_on_restart() {
         order_id.as_str()
     );
     again.child.start_kill().unwrap();
+}
+
+#[tokio::test]
+async fn events_tooling_lists_streams_consumers_and_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    for (what, header) in [
+        ("streams", "STREAM"),
+        ("consumers", "CONSUMER"),
+        ("dead-letters", "ATTEMPTS"),
+    ] {
+        let output = emporium(&["events", "--data-dir", data_dir, what])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains(header),
+            "{what}"
+        );
+    }
+    let replay = emporium(&["events", "--data-dir", data_dir, "replay", "424242"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !replay.status.success(),
+        "replaying a dead letter that does not exist fails"
+    );
 }

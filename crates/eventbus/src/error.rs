@@ -13,7 +13,7 @@ use crate::envelope::EnvelopeError;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Why an event-bus call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The event (or a stored one) breaks the envelope rules.
     #[error("invalid event: {0}")]

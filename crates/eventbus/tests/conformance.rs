@@ -200,6 +200,7 @@ conformance!(
     filters_deliver_only_matching_types,
     every_consumer_name_gets_every_event,
     purge_removes_events_consumers_and_dead_letters,
+    concurrent_publishers_lose_nothing_and_keep_each_subjects_order,
 );
 
 // ---------------------------------------------------------------------------
@@ -828,5 +829,45 @@ async fn purge_removes_events_consumers_and_dead_letters(ctx: Ctx) {
     let delivery = next(&mut consumer).await;
     assert_eq!(delivery.envelope().id(), fresh.id());
     delivery.ack().await.unwrap();
+    assert_quiet(&mut consumer, QUIET).await;
+}
+
+async fn concurrent_publishers_lose_nothing_and_keep_each_subjects_order(ctx: Ctx) {
+    const PUBLISHERS: u32 = 8;
+    const EACH: u32 = 25;
+    let mut tasks = tokio::task::JoinSet::new();
+    for p in 0..PUBLISHERS {
+        let bus = Arc::clone(&ctx.bus);
+        tasks.spawn(async move {
+            for n in 0..EACH {
+                let e = event(events::STOCK_LOW_V1, &format!("SKU-{p}"), n);
+                assert!(!bus.publish(&e).await.unwrap().duplicate);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+
+    let mut consumer = ctx
+        .bus
+        .consumer(config("ops-stock", Filter::All))
+        .await
+        .unwrap();
+    let mut seen: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut last_sequence = 0;
+    for _ in 0..PUBLISHERS * EACH {
+        let delivery = next(&mut consumer).await;
+        assert!(delivery.sequence() > last_sequence, "stream order");
+        last_sequence = delivery.sequence();
+        seen.entry(delivery.envelope().subject().to_owned())
+            .or_default()
+            .push(n_of(&delivery));
+        delivery.ack().await.unwrap();
+    }
+    assert_eq!(seen.len(), PUBLISHERS as usize);
+    for (subject, ns) in seen {
+        assert_eq!(ns, (0..u64::from(EACH)).collect::<Vec<_>>(), "{subject}");
+    }
     assert_quiet(&mut consumer, QUIET).await;
 }

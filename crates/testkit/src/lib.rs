@@ -26,6 +26,7 @@ pub mod cart;
 pub mod checkout;
 pub mod currency;
 pub mod inventory;
+pub mod notification;
 pub mod payment;
 pub mod shipping;
 pub mod system;

@@ -52,6 +52,9 @@ pub struct System {
     pub inventory: Running,
     pub payment: Running,
     pub shipping: Running,
+    pub notification: Running,
+    /// Where notification writes its e-mails (`.eml` files).
+    pub mail_dir: std::path::PathBuf,
     checkout_db: TestDb,
     upstreams: CheckoutUpstreams,
     /// The event-bus settings every service shares (an embedded log).
@@ -138,6 +141,17 @@ pub async fn spawn_system(options: SystemOptions) -> anyhow::Result<Option<Syste
         shipping: shipping.base_url(),
     };
     let checkout_db = db!();
+    let notification_db = db!();
+    let bus: emporium_eventbus::EventBusConfig = events
+        .get("events")
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("events settings without [events]"))?
+        .try_into()?;
+    let mail_dir = events_dir.path().join("mail");
+    let notification =
+        crate::notification::spawn_notification(&notification_db, bus, &mail_dir).await?;
+    databases.push(notification_db);
+
     let mut checkout_settings = events.clone();
     emporium_chassis::config::merge(&mut checkout_settings, options.checkout.clone());
     let checkout = spawn_checkout(&checkout_db, &upstreams, None, checkout_settings).await?;
@@ -163,6 +177,8 @@ pub async fn spawn_system(options: SystemOptions) -> anyhow::Result<Option<Syste
         inventory,
         payment,
         shipping,
+        notification,
+        mail_dir,
         checkout_db,
         upstreams,
         events,

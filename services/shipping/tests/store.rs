@@ -174,18 +174,39 @@ async fn unknown_shipments_are_not_found(store: Store) {
 async fn the_same_event_twice_creates_and_announces_one_shipment(store: Store) {
     use emporium_shipping::store::{Candidate, EventEffect};
     let announce = |c: &Candidate| {
-        Ok::<_, ShippingError>((format!("evt-{}", c.id), "shipment.created.v1".to_owned(), "{}".to_owned()))
+        Ok::<_, ShippingError>((
+            format!("evt-{}", c.id),
+            "shipment.created.v1".to_owned(),
+            "{}".to_owned(),
+        ))
     };
-    let effect = EventEffect { consumer: "shipping", event_id: "event-1", announce: &announce };
-    let first = store.create_shipment_for_event(&new_shipment("order-e1", "Arlington"), &effect).await.unwrap();
-    let again = store.create_shipment_for_event(&new_shipment("order-e1", "Elsewhere"), &effect).await.unwrap();
+    let effect = EventEffect {
+        consumer: "shipping",
+        event_id: "event-1",
+        announce: &announce,
+    };
+    let first = store
+        .create_shipment_for_event(&new_shipment("order-e1", "Arlington"), &effect)
+        .await
+        .unwrap();
+    let again = store
+        .create_shipment_for_event(&new_shipment("order-e1", "Elsewhere"), &effect)
+        .await
+        .unwrap();
     assert_eq!(first, again, "the redelivery changed nothing");
     let pending = store.pending_outbox(10).await.unwrap();
     assert_eq!(pending.len(), 1, "one announcement");
     assert_eq!(pending[0].0, format!("evt-{}", first.id));
     // Another event for the same order finds the shipment and announces nothing new.
-    let other = EventEffect { consumer: "shipping", event_id: "event-2", announce: &announce };
-    store.create_shipment_for_event(&new_shipment("order-e1", "Arlington"), &other).await.unwrap();
+    let other = EventEffect {
+        consumer: "shipping",
+        event_id: "event-2",
+        announce: &announce,
+    };
+    store
+        .create_shipment_for_event(&new_shipment("order-e1", "Arlington"), &other)
+        .await
+        .unwrap();
     assert_eq!(store.pending_outbox(10).await.unwrap().len(), 1);
     store.mark_published(&[pending[0].0.clone()]).await.unwrap();
     assert!(store.pending_outbox(10).await.unwrap().is_empty());

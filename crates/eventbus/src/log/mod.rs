@@ -26,7 +26,9 @@
 //! - *Writers take turns*: the writes of one process queue on an async
 //!   mutex instead of meeting SQLite's busy handler, which sleeps and
 //!   retries; other processes sharing the file still meet it
-//!   (`busy_timeout` 10 s).
+//!   (`busy_timeout` 10 s). Publishes that queue meanwhile are stored
+//!   together by the next writer in one transaction — one fsync for all
+//!   (group commit) — each publisher still getting its own answer.
 //! - *Waiting*: a consumer sleeps until a publish through the same
 //!   [`LogBus`] wakes it (an in-process `Notify`), its retry is due, or
 //!   `poll_interval` passes (events written by other processes).
@@ -42,7 +44,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
 use crate::admin::{
     ConsumerInfo, DeadLetter, DeadLetterId, Published, StreamInfo, StreamRole, replay_message_id,
@@ -79,7 +81,9 @@ struct Inner {
     /// Every write in this process queues here, so writers take turns
     /// instead of meeting SQLite's busy handler (which sleeps and retries);
     /// other processes sharing the file still meet it (`busy_timeout`).
-    writer: tokio::sync::Mutex<()>,
+    writer: Arc<tokio::sync::Mutex<()>>,
+    /// Publishes waiting for the next group commit.
+    queue: Mutex<Vec<Queued>>,
     poll_interval: Duration,
     max_age: Duration,
     last_prune: Mutex<Instant>,
@@ -122,7 +126,8 @@ impl LogBus {
                 pool,
                 state,
                 changed: Notify::new(),
-                writer: tokio::sync::Mutex::new(()),
+                writer: Arc::new(tokio::sync::Mutex::new(())),
+                queue: Mutex::new(Vec::new()),
                 poll_interval: config.poll_interval.get(),
                 max_age: config.max_age.get(),
                 last_prune: Mutex::new(Instant::now()),
@@ -222,49 +227,158 @@ enum Fetch {
     Idle,
 }
 
+/// Most publishes stored by one group commit.
+const MAX_BATCH: usize = 256;
+
+/// An event as the `events` table stores it.
+#[derive(Debug)]
+struct EventRow {
+    msg_id: String,
+    event_id: String,
+    event_type: String,
+    subject: String,
+    envelope: String,
+}
+
+impl EventRow {
+    fn new(envelope: &Envelope, msg_id: String) -> Self {
+        Self {
+            msg_id,
+            event_id: envelope.id().to_string(),
+            event_type: envelope.event_type().as_str().to_owned(),
+            subject: envelope.subject().to_owned(),
+            envelope: String::from_utf8_lossy(&envelope.to_json()).into_owned(),
+        }
+    }
+}
+
+/// A publish waiting for a group commit, and where its answer goes.
+#[derive(Debug)]
+struct Queued {
+    row: EventRow,
+    reply: oneshot::Sender<Result<Published>>,
+}
+
+fn interrupted() -> Error {
+    Error::unavailable(
+        "publishing an event",
+        "the commit was interrupted; the event may or may not be stored",
+    )
+}
+
+/// Inserts one event (or finds the stored one with the same `msg_id`).
+async fn insert_event(
+    tx: &mut Transaction<'static, Sqlite>,
+    row: &EventRow,
+) -> Result<Published, sqlx::Error> {
+    let inserted: Option<i64> = sqlx::query_scalar(sql::PUBLISH)
+        .bind(&row.msg_id)
+        .bind(&row.event_id)
+        .bind(&row.event_type)
+        .bind(&row.subject)
+        .bind(&row.envelope)
+        .bind(now_ms())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(match inserted {
+        Some(seq) => Published {
+            sequence: to_u64(seq),
+            duplicate: false,
+        },
+        None => {
+            let seq: Option<i64> = sqlx::query_scalar(sql::SEQ_OF_MSG_ID)
+                .bind(&row.msg_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+            Published {
+                sequence: seq.map_or(0, to_u64),
+                duplicate: true,
+            }
+        }
+    })
+}
+
 /// id, consumer, seq, envelope, attempts, error, dead_at.
 type DeadLetterRow = (i64, String, i64, String, i64, String, i64);
 /// seq, attempts, visible_after, last_error, envelope (NULL when pruned).
 type InFlightRow = (i64, i64, i64, Option<String>, Option<String>);
 
 impl Inner {
-    async fn publish_with_id(&self, envelope: &Envelope, msg_id: &str) -> Result<Published> {
-        let doing = "publishing an event";
-        let json = String::from_utf8(envelope.to_json()).map_err(|e| Error::backend(doing, e))?;
-        let writer = self.writer.lock().await;
-        let inserted: Option<i64> = sqlx::query_scalar(sql::PUBLISH)
-            .bind(msg_id)
-            .bind(envelope.id().to_string())
-            .bind(envelope.event_type().as_str())
-            .bind(envelope.subject())
-            .bind(json)
-            .bind(now_ms())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| Error::sqlx(doing, e))?;
-        drop(writer);
-        let published = match inserted {
-            Some(seq) => {
-                self.changed.notify_waiters();
-                Published {
-                    sequence: to_u64(seq),
-                    duplicate: false,
-                }
-            }
-            None => {
-                let seq: Option<i64> = sqlx::query_scalar(sql::SEQ_OF_MSG_ID)
-                    .bind(msg_id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(|e| Error::sqlx(doing, e))?;
-                Published {
-                    sequence: seq.map_or(0, to_u64),
-                    duplicate: true,
-                }
+    /// Publishes with group commit: the publisher that gets the write lock
+    /// stores every queued publish in one transaction (one fsync), and each
+    /// waiting publisher gets its own answer. The commit runs in its own
+    /// task holding the lock, so a publisher that gives up (its future is
+    /// dropped) never cuts short a commit other publishers wait for.
+    async fn publish(self: &Arc<Self>, envelope: &Envelope) -> Result<Published> {
+        let row = EventRow::new(envelope, envelope.id().to_string());
+        let (reply, mut answer) = oneshot::channel();
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Queued { row, reply });
+        let writer = Arc::clone(&self.writer).lock_owned().await;
+        let published = match answer.try_recv() {
+            // An earlier writer's batch carried this publish.
+            Ok(result) => result?,
+            Err(oneshot::error::TryRecvError::Closed) => return Err(interrupted()),
+            Err(oneshot::error::TryRecvError::Empty) => {
+                // Still queued (answers are sent before the lock is released).
+                let batch: Vec<Queued> = {
+                    let mut queue = self
+                        .queue
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let take = queue.len().min(MAX_BATCH);
+                    queue.drain(..take).collect()
+                };
+                let inner = Arc::clone(self);
+                tokio::spawn(async move {
+                    let stored = inner.commit_batch(batch).await;
+                    drop(writer);
+                    if stored {
+                        inner.changed.notify_waiters();
+                    }
+                });
+                answer.await.unwrap_or_else(|_| Err(interrupted()))?
             }
         };
         self.prune_if_due().await;
         Ok(published)
+    }
+
+    /// Stores `batch` in one transaction and answers every publisher;
+    /// true if anything new was stored.
+    async fn commit_batch(&self, batch: Vec<Queued>) -> bool {
+        let doing = "publishing an event";
+        let stored = async {
+            let mut tx = Self::begin(&self.pool, doing).await?;
+            let mut results = Vec::with_capacity(batch.len());
+            for queued in &batch {
+                results.push(
+                    insert_event(&mut tx, &queued.row)
+                        .await
+                        .map_err(|e| Error::sqlx(doing, e))?,
+                );
+            }
+            tx.commit().await.map_err(|e| Error::sqlx(doing, e))?;
+            Ok::<_, Error>(results)
+        }
+        .await;
+        match stored {
+            Ok(results) => {
+                let any_new = results.iter().any(|p| !p.duplicate);
+                for (queued, published) in batch.into_iter().zip(results) {
+                    let _ = queued.reply.send(Ok(published));
+                }
+                any_new
+            }
+            Err(error) => {
+                for queued in batch {
+                    let _ = queued.reply.send(Err(error.clone()));
+                }
+                false
+            }
+        }
     }
 
     async fn prune_if_due(&self) {
@@ -506,10 +620,7 @@ impl EventBus for LogBus {
 
     fn publish<'a>(&'a self, envelope: &'a Envelope) -> BoxFuture<'a, Result<Published>> {
         Box::pin(async move {
-            let published = self
-                .inner
-                .publish_with_id(envelope, &envelope.id().to_string())
-                .await?;
+            let published = self.inner.publish(envelope).await?;
             tracing::debug!(
                 event_id = %envelope.id(),
                 event_type = %envelope.event_type(),
@@ -640,34 +751,8 @@ impl EventBus for LogBus {
                 .map_err(err)?;
             let letter = Inner::dead_letter_of(row.ok_or(Error::DeadLetterNotFound(id))?)?;
             let envelope = &letter.envelope;
-            let msg_id = replay_message_id(envelope, id);
-            let inserted: Option<i64> = sqlx::query_scalar(sql::PUBLISH)
-                .bind(&msg_id)
-                .bind(envelope.id().to_string())
-                .bind(envelope.event_type().as_str())
-                .bind(envelope.subject())
-                .bind(String::from_utf8_lossy(&envelope.to_json()).into_owned())
-                .bind(now_ms())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(err)?;
-            let published = match inserted {
-                Some(seq) => Published {
-                    sequence: to_u64(seq),
-                    duplicate: false,
-                },
-                None => {
-                    let seq: Option<i64> = sqlx::query_scalar(sql::SEQ_OF_MSG_ID)
-                        .bind(&msg_id)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(err)?;
-                    Published {
-                        sequence: seq.map_or(0, to_u64),
-                        duplicate: true,
-                    }
-                }
-            };
+            let row = EventRow::new(envelope, replay_message_id(envelope, id));
+            let published = insert_event(&mut tx, &row).await.map_err(err)?;
             sqlx::query(sql::DELETE_DEAD_LETTER)
                 .bind(seq_of(id.0))
                 .execute(&mut *tx)
