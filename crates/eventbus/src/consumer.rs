@@ -151,7 +151,8 @@ impl fmt::Display for Filter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerConfig {
     /// The durable name, `[a-z0-9_-]`, at most [`MAX_CONSUMER_NAME_LEN`]:
-    /// by convention `<service>-<purpose>`, e.g. `shipping-orders`.
+    /// by convention the service's name (`shipping`), with a `-<purpose>`
+    /// suffix for a service that needs more than one consumer.
     pub name: String,
     pub filter: Filter,
     /// Delivery attempts before the event is dead-lettered (default 5).
