@@ -13,21 +13,25 @@
 # PASSWORD_HASHING__MEMORY_KIB of memory per concurrent hash) and reports the
 # peak (VmHWM) and what stays resident afterwards.
 #
-# usage: deploy/measure-rss.sh [--bin-dir DIR] [--settle SECONDS] [--sign-ins N,N…] [SERVICE…]
+# usage: deploy/measure-rss.sh [--bin-dir DIR] [--settle SECONDS] [--sign-ins N,N…]
+#                              [--env VAR=value]… [SERVICE…]
 #   default SERVICEs: every deploy/k8s/base folder with a config.env that sets an admin address
+#   --env      an extra variable for every service started (e.g. GLIBC_TUNABLES=…)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin_dir=$repo/target/release
 settle=5
 sign_ins=""
+extra_env=()
 services=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --bin-dir) bin_dir=$(cd "$2" && pwd); shift ;;
     --settle) settle=$2; shift ;;
     --sign-ins) sign_ins=$2; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --env) extra_env+=("$2"); shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     -*) echo "measure-rss.sh: unknown option $1" >&2; exit 64 ;;
     *) services+=("$1") ;;
   esac
@@ -77,7 +81,7 @@ start() { # svc admin_port [VAR=value…]; sets $pid
   shift 2
   [[ -x $binary ]] || { echo "measure-rss.sh: $binary missing" >&2; exit 66; }
   mapfile -t vars < <(service_env "$svc" "$admin")
-  (cd "$work/$svc" && exec env -i PATH=/usr/bin:/bin "${vars[@]}" "$@" "$binary" >"$work/$svc.log" 2>&1) &
+  (cd "$work/$svc" && exec env -i PATH=/usr/bin:/bin "${vars[@]}" "${extra_env[@]}" "$@" "$binary" >"$work/$svc.log" 2>&1) &
   pid=$!
   pids+=("$pid")
   for _ in $(seq 1 100); do

@@ -25,7 +25,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "deploy" / "k8s" / "base"
-CHASSIS = [REPO / "crates" / "chassis" / "src" / "config.rs", REPO / "crates" / "chassis" / "src" / "grpc.rs"]
+# Shared config structs a service's config may embed (DatabaseConfig, Upstream,
+# EventBusConfig, …).
+SHARED = [
+    REPO / "crates" / "chassis" / "src" / "config.rs",
+    REPO / "crates" / "chassis" / "src" / "grpc.rs",
+    REPO / "crates" / "eventbus" / "src" / "config.rs",
+]
 PROCESS_VARS = {"EMPORIUM_LOG", "EMPORIUM_LOG_FORMAT", "EMPORIUM_DATA_DIR", "EMPORIUM_CONFIG"}
 SERVICE_VAR = re.compile(r"^EMPORIUM_([A-Z0-9]+)__([A-Z0-9_]+)$")
 
@@ -152,6 +158,10 @@ class RustConfig:
     def has_database(self) -> bool:
         return self.field_type("database") == "DatabaseConfig"
 
+    def has_events(self) -> bool:
+        """Publishes or consumes events (an `events: EventBusConfig` field)."""
+        return self.field_type("events") == "EventBusConfig"
+
     def has_store_choice(self) -> bool:
         """cart: `store` chooses SQLite (local) or Redis (cluster)."""
         return self.field_type("store") == "StoreKind"
@@ -187,8 +197,9 @@ class RustConfig:
 def rust_config(service: str) -> RustConfig:
     path = REPO / "services" / service / "src" / "config.rs"
     structs: dict[str, dict[str, str]] = {}
-    for p in CHASSIS:
-        structs.update(_structs(p))
+    for p in SHARED:
+        if p.exists():
+            structs.update(_structs(p))
     structs.update(_structs(path))
     return RustConfig(service, structs, path.read_text())
 

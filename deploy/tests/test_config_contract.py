@@ -179,3 +179,39 @@ def test_accounts_memory_fits_its_password_hashing(overlay: Overlay):
     )
     request = _mib(c["resources"]["requests"]["memory"])
     assert request >= ACCOUNTS_BASELINE_MIB + kib / 1024, f"accounts: memory request {request:g}Mi does not hold even one sign-in"
+
+
+@pytest.mark.parametrize("svc", sorted(deployed()))
+def test_services_with_events_use_nats_from_a_secret(svc, overlays):
+    """A service whose config embeds the event bus must use NATS in a cluster:
+    the default, an embedded log file per pod, would be a separate bus in every
+    replica (and unwritable on a read-only root)."""
+    if not rust_config(svc).has_events():
+        for ov in overlays.values():
+            labels = ov.workload(f"Deployment/{svc}").labels
+            assert labels.get("emporium.io/nats-client") != "true", f"{svc} has no event bus but the NATS label"
+        pytest.skip(f"{svc} has no event bus")
+    up = svc.upper()
+    for name, ov in overlays.items():
+        w = ov.workload(f"Deployment/{svc}")
+        c = w.containers(include_init=False)[0]
+        env = ov.environment(w, c)
+        assert env.get(f"EMPORIUM_{up}__EVENTS__BACKEND") == "nats", f"{name}/{svc}: EVENTS__BACKEND must be nats"
+        assert not any(k.startswith(f"EMPORIUM_{up}__EVENTS__LOG__") for k in env), f"{name}/{svc}: no embedded log in a cluster"
+        assert f"EMPORIUM_{up}__EVENTS__NATS__URL" not in env, f"{name}/{svc}: the NATS URL may carry credentials: a Secret file"
+        ref = ov.mounted_file(w, c, env[f"EMPORIUM_{up}__EVENTS__NATS__URL_FILE"])
+        assert ref and ref[0] == "Secret" and ref[1].startswith(f"{svc}-nats") and ref[2] == "url", f"{name}/{svc}: NATS URL from {ref}"
+        assert w.labels.get("emporium.io/nats-client") == "true", f"{name}/{svc}: not labelled emporium.io/nats-client"
+
+
+def test_event_services_agree_on_the_streams(overlay: Overlay):
+    """Every service that connects creates or updates the same JetStream streams:
+    their names, subjects and replicas must be the same everywhere."""
+    seen: dict[str, dict] = {}
+    for svc in deployed():
+        if not rust_config(svc).has_events():
+            continue
+        env = _env_of(overlay, svc)
+        prefix = f"EMPORIUM_{svc.upper()}__EVENTS__NATS__"
+        seen[svc] = {k[len(prefix) :]: v for k, v in env.items() if k.startswith(prefix) and not k.startswith(prefix + "URL")}
+    assert len({tuple(sorted(v.items())) for v in seen.values()}) <= 1, f"{overlay.name}: stream settings differ: {seen}"

@@ -77,6 +77,9 @@ def test_the_configuration_implies_the_call_graph_of_the_code(overlay: Overlay):
     assert want == database_clients, f"database clients {sorted(database_clients)}, want {sorted(want)}"
     assert {"Deployment/catalog", "Job/catalog-migrate", "Job/catalog-import", "Deployment/checkout", "Job/checkout-migrate"} <= database_clients
     assert {source for source, _, port in calls if port == redis} == {"Deployment/cart"}, calls
+    nats = 4222
+    want = {f"Deployment/{svc}" for svc in deployed() if rust_config(svc).has_events()}
+    assert {source for source, _, port in calls if port == nats} == want, f"event bus clients: want {sorted(want)}"
 
 
 def test_the_payment_provider_has_a_name_but_no_edge_until_payment_calls_it(overlay: Overlay):

@@ -19,7 +19,14 @@ from model import Overlay
 from services import BASE, REPO, deployed, launcher_services, rust_config
 
 DEPLOY = REPO / "deploy"
-SERVICES = sorted(set(launcher_services()) | set(deployed()))
+# Services the launcher already knows whose deployment is not written yet, and
+# why. An entry leaves this list in the change that adds the service's folder
+# (test_pending_services_are_not_deployed_yet fails until it does).
+NOT_YET_DEPLOYED = {
+    "notification": "the e-mail consumer of issue 5, still being written (it consumes events from NATS and "
+    "sends over SMTP: its folder needs the nats-client label, an SMTP egress and its database)",
+}
+SERVICES = sorted((set(launcher_services()) | set(deployed())) - set(NOT_YET_DEPLOYED))
 COMMON_FILES = {"kustomization.yaml", "config.env", "serviceaccount.yaml", "deployment.yaml", "service.yaml", "poddisruptionbudget.yaml", "horizontalpodautoscaler.yaml", "networkpolicy.yaml"}
 DEV_SECRETS = DEPLOY / "k8s" / "overlays" / "dev" / "secrets"
 CREATE_ROLE = re.compile(r"CREATE ROLE (\w+) LOGIN PASSWORD '([^']+)';")
@@ -159,8 +166,13 @@ def test_databases_are_one_per_service_with_secret_job_and_init_script(svc, over
 
 def test_every_launcher_service_is_deployed():
     assert launcher_services(), "no services found in the launcher"
-    missing = set(launcher_services()) - set(deployed())
+    missing = set(launcher_services()) - set(deployed()) - set(NOT_YET_DEPLOYED)
     assert not missing, f"services without deploy/k8s/base/<svc>/: {sorted(missing)}"
+
+
+def test_pending_services_are_not_deployed_yet():
+    done = set(NOT_YET_DEPLOYED) & set(deployed())
+    assert not done, f"{sorted(done)} now deployed: remove them from NOT_YET_DEPLOYED so every check applies"
 
 
 def test_database_roles_are_distinct():
