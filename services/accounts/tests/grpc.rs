@@ -88,7 +88,7 @@ async fn signing_in_issues_a_token_the_published_keys_verify() {
         Identity {
             user_id: user.id.clone(),
             role: Role::Customer,
-            email: None,
+            email: Some(user.email.clone()),
         }
     );
     // A second sign-in is a different token (its own jti).
