@@ -23,6 +23,9 @@ LONG_RUNNING_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
 DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 443, "postgres": 5432, "postgresql": 5432, "nats": 4222, "redis": 6379, "rediss": 6379}
 URL_VAR = re.compile(r"^EMPORIUM_[A-Z0-9_]+__URL$")
 URL_FILE_VAR = re.compile(r"^EMPORIUM_[A-Z0-9_]+__URL_FILE$")
+# A server named by host and port rather than a URL (notification's
+# MAIL__SMTP__HOST / MAIL__SMTP__PORT): the pair is one call.
+HOST_VAR = re.compile(r"^(EMPORIUM_[A-Z0-9_]+__)HOST$")
 
 
 def load_yaml_documents(path: Path) -> list[dict]:
@@ -207,12 +210,20 @@ class Overlay:
         return None if data is None else data.get(key)
 
     def urls(self, w: Workload) -> list[tuple[str, str]]:
-        """(variable, URL) for every EMPORIUM_…__URL[_FILE] a workload's containers get."""
+        """(variable, URL) for every EMPORIUM_…__URL[_FILE] a workload's containers get,
+        and for every EMPORIUM_…__HOST with its …__PORT (as tcp://host:port)."""
         out = []
         for c in w.containers():
-            for var, value in self.environment(w, c).items():
+            env = self.environment(w, c)
+            for var, value in env.items():
                 if URL_VAR.match(var):
                     out.append((var, value))
+                elif m := HOST_VAR.match(var):
+                    port = env.get(m[1] + "PORT")
+                    if port is None:
+                        raise ValueError(f"{w.id}: {var} without {m[1]}PORT: set the port explicitly")
+                    host = f"[{value}]" if ":" in value else value
+                    out.append((var, f"tcp://{host}:{port}"))
                 elif URL_FILE_VAR.match(var):
                     url = self.read_file_value(w, c, value)
                     if url is None:
@@ -246,6 +257,14 @@ class Overlay:
                     calls.add(Call(w.id, f"external:{host}", port, var))
                     continue
                 spec = svc["spec"]
+                # An ExternalName is a CNAME: to an in-cluster Service (dev's
+                # smtp -> mailpit) the call goes on to that Service's pods.
+                seen = {svc["metadata"]["name"]}
+                while spec.get("type") == "ExternalName" and (inner := self.service_for_host(spec["externalName"])) is not None:
+                    if inner["metadata"]["name"] in seen:
+                        raise LookupError(f"{w.id}: {var}: ExternalName loop through {sorted(seen)}")
+                    seen.add(inner["metadata"]["name"])
+                    svc, spec = inner, inner["spec"]
                 if spec.get("type") == "ExternalName":
                     calls.add(Call(w.id, f"external:{spec['externalName']}", port, var))
                     continue

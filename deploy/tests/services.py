@@ -121,6 +121,17 @@ FIELD = re.compile(r"^\s*pub (\w+): (.+),\s*$", re.M)
 WRAPPERS = re.compile(r"^(?:Option|Vec|Box)<(.+)>$")
 
 
+# `#[serde(rename_all = "lowercase")] pub enum X { A, B }`: the values a setting
+# of type X accepts ("a", "b"), for unit variants only.
+ENUM = re.compile(r'#\[serde\(rename_all = "lowercase"\)\]\s*pub enum (\w+) \{(.*?)\n\}', re.S)
+VARIANT = re.compile(r"^\s*([A-Z]\w*),\s*$", re.M)
+
+
+def _enums(path: Path) -> dict[str, list[str]]:
+    text = path.read_text().split("#[cfg(test)]")[0]
+    return {name: [v.lower() for v in VARIANT.findall(body)] for name, body in ENUM.findall(text)}
+
+
 def _structs(path: Path) -> dict[str, dict[str, str]]:
     text = path.read_text()
     text = text.split("#[cfg(test)]")[0]
@@ -139,6 +150,7 @@ class RustConfig:
     service: str
     structs: dict[str, dict[str, str]] = field(default_factory=dict)
     source: str = ""
+    enums: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def root(self) -> str:
@@ -161,6 +173,10 @@ class RustConfig:
     def has_events(self) -> bool:
         """Publishes or consumes events (an `events: EventBusConfig` field)."""
         return self.field_type("events") == "EventBusConfig"
+
+    def has_smtp(self) -> bool:
+        """Sends mail and can deliver it over SMTP (notification: `mail.smtp`)."""
+        return self.field_type("mail") == "MailConfig" and "smtp" in self.structs.get("MailConfig", {})
 
     def has_store_choice(self) -> bool:
         """cart: `store` chooses SQLite (local) or Redis (cluster)."""
@@ -197,16 +213,23 @@ class RustConfig:
 def rust_config(service: str) -> RustConfig:
     path = REPO / "services" / service / "src" / "config.rs"
     structs: dict[str, dict[str, str]] = {}
+    enums: dict[str, list[str]] = {}
     for p in SHARED:
         if p.exists():
             structs.update(_structs(p))
+            enums.update(_enums(p))
     structs.update(_structs(path))
-    return RustConfig(service, structs, path.read_text())
+    enums.update(_enums(path))
+    return RustConfig(service, structs, path.read_text(), enums)
 
 
-def check_value(leaf: str, value: str) -> str | None:
-    """Whether `value` deserializes as the leaf type; a message if not."""
-    if leaf in ("Duration", "ConfigDuration"):
+def check_value(leaf: str, value: str, enums: dict[str, list[str]] | None = None) -> str | None:
+    """Whether `value` deserializes as the leaf type (`enums`: the lower-cased
+    unit enums of the service's config, e.g. SmtpTls); a message if not."""
+    if enums and leaf in enums:
+        if value not in enums[leaf]:
+            return f"{value!r} is not one of {enums[leaf]} ({leaf})"
+    elif leaf in ("Duration", "ConfigDuration"):
         if not re.fullmatch(r"\d+(?:\.\d+)?(ms|s|m|h)", value):
             return f"{value!r} is not a duration (250ms, 2s, 1m, 1h)"
     elif leaf in ("u16", "u32", "u64", "usize"):

@@ -17,8 +17,8 @@ BASE = DEPLOY / "k8s" / "base"
 OUR_IMAGE = re.compile(r"^emporium/(?P<image>[a-z0-9-]+):\$\{EMPORIUM_VERSION:-(?P<default>[^}]+)\}$")
 # One-shot services (the Kubernetes Jobs' counterparts): <svc>-migrate, <what>-import.
 JOB_NAME = re.compile(r"^[a-z]+-(migrate|import)$")
-# Where each backing store listens.
-STORE_PORTS = {"postgres": 5432, "redis": 6379, "nats": 4222}
+# Where each backing store (and the mail server) listens.
+STORE_PORTS = {"postgres": 5432, "redis": 6379, "nats": 4222, "mailpit": 1025}
 
 
 def _interpolate(text: str) -> str:
@@ -111,6 +111,12 @@ def test_urls_point_at_compose_services_on_their_ports(compose):
                 secret = Path(path).name
                 assert secret in (svc.get("secrets") or []), f"{name}: {k} reads a secret it is not given"
                 urls.append((COMPOSE.parent / secrets[secret]["file"]).read_text().strip())
+        # A server named by host and port (notification's MAIL__SMTP__HOST/PORT).
+        for k, host in env.items():
+            if k.endswith("__HOST"):
+                port = env.get(k[: -len("HOST")] + "PORT")
+                assert port is not None, f"{name}: {k} without its port"
+                urls.append(f"tcp://{host}:{port}")
         for url in urls:
             parts = urlsplit(url)
             assert parts.hostname in services, f"{name}: {url} names no compose service"

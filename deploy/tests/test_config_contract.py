@@ -59,7 +59,7 @@ def test_every_variable_is_a_setting_the_service_accepts(overlay: Overlay):
                 if isinstance(resolved, str):
                     problems.append(f"{w.id}: {resolved}")
                     continue
-                if not var.endswith("_FILE") and (bad := check_value(resolved[1], value)):
+                if not var.endswith("_FILE") and (bad := check_value(resolved[1], value, rust_config(m[1].lower()).enums)):
                     problems.append(f"{w.id}: {var}: {bad}")
     assert not problems, "\n".join(problems)
 
@@ -75,7 +75,7 @@ def test_compose_variables_are_settings_the_services_accept():
             resolved = rust_config(m[1].lower()).resolve(var) if m and m[1].lower() in deployed() else f"{var} names no service"
             if isinstance(resolved, str):
                 problems.append(f"{name}: {resolved}")
-            elif not var.endswith("_FILE") and (bad := check_value(resolved[1], str(value))):
+            elif not var.endswith("_FILE") and (bad := check_value(resolved[1], str(value), rust_config(m[1].lower()).enums)):
                 problems.append(f"{name}: {var}: {bad}")
     assert not problems, "\n".join(problems)
 
@@ -215,3 +215,51 @@ def test_event_services_agree_on_the_streams(overlay: Overlay):
         prefix = f"EMPORIUM_{svc.upper()}__EVENTS__NATS__"
         seen[svc] = {k[len(prefix) :]: v for k, v in env.items() if k.startswith(prefix) and not k.startswith(prefix + "URL")}
     assert len({tuple(sorted(v.items())) for v in seen.values()}) <= 1, f"{overlay.name}: stream settings differ: {seen}"
+
+
+# The mail server's stable in-cluster name: the ExternalName Service `smtp`
+# (base/platform/service-smtp.yaml), which each overlay points at its server.
+SMTP_SERVICE = "smtp"
+SMTP_SERVICE_HOST = f"{SMTP_SERVICE}.emporium.svc.cluster.local"
+
+
+@pytest.mark.parametrize("svc", sorted(deployed()))
+def test_mail_goes_to_the_smtp_service_with_credentials_from_a_secret(svc, overlays):
+    """A service that sends mail delivers it over SMTP in a cluster (the file
+    mailer would write into one pod's scratch volume), to the server the `smtp`
+    ExternalName names: by that Service's name, or by the name it points at
+    (TLS checks the certificate against the name dialled), never a third one.
+    Its login comes from its own Secret's files; a password that leaves the
+    cluster travels under TLS; and one delivery fits the drain deadline, so a
+    stop does not cut off the e-mail in hand (which would be sent twice)."""
+    up = svc.upper()
+    if not rust_config(svc).has_smtp():
+        for ov in overlays.values():
+            labels = ov.workload(f"Deployment/{svc}").labels
+            assert labels.get("emporium.io/smtp-client") != "true", f"{svc} sends no mail but has the SMTP label"
+        pytest.skip(f"{svc} sends no mail")
+    mail = f"EMPORIUM_{up}__MAIL__"
+    for name, ov in overlays.items():
+        w = ov.workload(f"Deployment/{svc}")
+        c = w.containers(include_init=False)[0]
+        env = ov.environment(w, c)
+        assert env.get(mail + "KIND") == "smtp", f"{name}/{svc}: MAIL__KIND must be smtp in a cluster"
+        assert mail + "DIR" not in env, f"{name}/{svc}: MAIL__DIR is for the file mailer"
+        server = ov.get("Service", SMTP_SERVICE)
+        assert server is not None and server["spec"]["type"] == "ExternalName", f"{name}: no ExternalName Service {SMTP_SERVICE}"
+        host = env.get(mail + "SMTP__HOST")
+        assert host in (SMTP_SERVICE_HOST, server["spec"]["externalName"]), (
+            f"{name}/{svc}: SMTP host {host!r} is neither {SMTP_SERVICE_HOST} nor the server it points at ({server['spec']['externalName']})"
+        )
+        assert (mail + "SMTP__PORT") in env, f"{name}/{svc}: set the SMTP port explicitly"
+        for key in ("USERNAME", "PASSWORD"):
+            assert mail + f"SMTP__{key}" not in env, f"{name}/{svc}: the SMTP {key.lower()} comes from a Secret file"
+            ref = ov.mounted_file(w, c, env.get(mail + f"SMTP__{key}_FILE", ""))
+            assert ref and ref[0] == "Secret" and ref[1].startswith(f"{svc}-smtp") and ref[2] == key.lower(), f"{name}/{svc}: SMTP {key.lower()} from {ref}"
+        leaves = [call for call in ov.calls() if call.source == w.id and call.via == mail + "SMTP__HOST" and call.target.startswith("external:")]
+        if leaves:
+            assert env.get(mail + "SMTP__TLS") in ("starttls", "tls"), f"{name}/{svc}: the login leaves the cluster for {leaves[0].target}: SMTP__TLS must be starttls or tls"
+        timeout = parse_duration(env.get(mail + "SMTP__TIMEOUT", "30s"))
+        drain = parse_duration(env.get(f"EMPORIUM_{up}__SHUTDOWN__DRAIN_TIMEOUT", "20s"))
+        assert timeout < drain, f"{name}/{svc}: SMTP timeout {timeout:g}s >= drain {drain:g}s: a stop would cut off the e-mail in hand"
+        assert w.labels.get("emporium.io/smtp-client") == "true", f"{name}/{svc}: not labelled emporium.io/smtp-client"

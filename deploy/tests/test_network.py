@@ -1,8 +1,10 @@
 """The NetworkPolicies allow exactly the call graph that the configuration implies.
 
 Calls come from the services' configuration: every EMPORIUM_…__URL value (in a
-ConfigMap or env) and every EMPORIUM_…__URL_FILE Secret (rendered in dev; the
-documented example in prod) names a host and port. Each call must be allowed
+ConfigMap or env), every EMPORIUM_…__URL_FILE Secret (rendered in dev; the
+documented example in prod) and every EMPORIUM_…__HOST with its …__PORT (the
+SMTP server) names a host and port. An ExternalName Service is followed to the
+in-cluster Service it names (dev: smtp -> mailpit), else the call is external. Each call must be allowed
 by an egress rule on the caller and an ingress rule on the callee; each rule
 between our pods must be such a call. Beyond that only three platform edges
 exist: DNS to kube-dns, Prometheus scraping the admin port, and public clients
@@ -73,13 +75,17 @@ def test_the_configuration_implies_the_call_graph_of_the_code(overlay: Overlay):
     postgres, redis = 5432, 6379
     database_clients = {source for source, _, port in calls if port == postgres}
     want = {f"Deployment/{svc}" for svc, s in deployed().items() if s.has_database}
-    want |= {w.id for w in overlay.workloads if w.kind == "Job" and w.labels.get("emporium.io/postgres-client") == "true"}
+    want |= {w.id for w in overlay.workloads if w.kind in ("Job", "CronJob") and w.labels.get("emporium.io/postgres-client") == "true"}
     assert want == database_clients, f"database clients {sorted(database_clients)}, want {sorted(want)}"
     assert {"Deployment/catalog", "Job/catalog-migrate", "Job/catalog-import", "Deployment/checkout", "Job/checkout-migrate"} <= database_clients
     assert {source for source, _, port in calls if port == redis} == {"Deployment/cart"}, calls
     nats = 4222
     want = {f"Deployment/{svc}" for svc in deployed() if rust_config(svc).has_events()}
     assert {source for source, _, port in calls if port == nats} == want, f"event bus clients: want {sorted(want)}"
+    smtp = {c.source for c in overlay.calls() if c.via.endswith("__MAIL__SMTP__HOST")}
+    want = {f"Deployment/{svc}" for svc in deployed() if rust_config(svc).has_smtp()}
+    assert smtp == want, f"SMTP clients {sorted(smtp)}, want {sorted(want)}"
+    assert "Deployment/notification" in smtp
 
 
 def test_the_payment_provider_has_a_name_but_no_edge_until_payment_calls_it(overlay: Overlay):

@@ -23,6 +23,8 @@ SERVICE_METRICS = {
     "grpc_server_requests_total", "grpc_server_errors_total",
     "grpc_server_request_duration_seconds_bucket", "grpc_server_request_duration_seconds_sum", "grpc_server_request_duration_seconds_count",
     "emporium_outbox_lag_seconds", "emporium_consumer_lag_messages",
+    # notification's own (services/notification/src/telemetry.rs)
+    "notification_messages_sent_total", "notification_send_failures_total", "notification_events_total",
 }
 PLATFORM_METRICS = {
     "up", "scrape_duration_seconds", "container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
@@ -81,6 +83,15 @@ def test_dashboards_query_known_metrics_through_the_datasource_variable():
                 assert target["datasource"]["uid"] == "${datasource}", f"{path.name}: {panel['title']}"
                 unknown = _metric_names(target["expr"]) - SERVICE_METRICS - PLATFORM_METRICS
                 assert not unknown, f"{path.name}: {panel['title']}: unknown metrics {unknown}"
+
+
+def test_service_specific_metrics_are_the_ones_the_code_registers():
+    """The per-service names above are registered by that service's telemetry
+    (prometheus-client appends `_total` to counters)."""
+    repo = DEPLOY.parent
+    for metric in sorted(m for m in SERVICE_METRICS if m.startswith("notification_")):
+        source = (repo / "services" / "notification" / "src" / "telemetry.rs").read_text()
+        assert f'"{metric.removesuffix("_total")}"' in source, f"{metric} is not registered in services/notification/src/telemetry.rs"
 
 
 def test_alert_rules_use_known_metrics_and_carry_severity_and_summary():

@@ -51,8 +51,9 @@ def test_service_kinds_for_discovery(overlays):
             if svc.grpc_port:
                 grpc = ov.get("Service", f"{svc.name}-grpc")
                 assert grpc is not None and grpc["spec"].get("clusterIP") == "None", f"{svc.name}-grpc must be headless"
-        ext = ov.get("Service", "payment-provider")
-        assert ext is not None and ext["spec"]["type"] == "ExternalName"
+        for external in ("payment-provider", "smtp"):
+            ext = ov.get("Service", external)
+            assert ext is not None and ext["spec"]["type"] == "ExternalName", f"{name}: {external} must be an ExternalName Service"
         public = ov.get("Service", "gateway-public")
         want = {"dev": "NodePort", "prod": "LoadBalancer"}.get(name)
         if want:

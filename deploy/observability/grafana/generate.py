@@ -3,7 +3,8 @@
 
 The services come from deploy/k8s/base/<service>/config.env: a service whose
 configuration sets EMPORIUM_<SVC>__HTTP_ADDR gets the HTTP panels, one with
-…__GRPC_ADDR the gRPC panels; every service gets availability, event (outbox,
+…__GRPC_ADDR the gRPC panels, one with …__MAIL__KIND the mail panels
+(notification's metrics); every service gets availability, event (outbox,
 consumer lag) and resource panels. So adding a service folder and running this
 script adds its dashboard; deploy/tests checks the JSON files are current.
 
@@ -22,7 +23,7 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 
 def services() -> dict[str, set[str]]:
-    """service name -> protocols it serves ({"http", "grpc"})."""
+    """service name -> what it serves or does ({"http", "grpc", "mail"})."""
     out = {}
     for env in sorted(BASE.glob("*/config.env")):
         svc = env.parent.name
@@ -30,7 +31,7 @@ def services() -> dict[str, set[str]]:
         prefix = f"EMPORIUM_{svc.upper()}__"
         if f"{prefix}ADMIN_ADDR" not in keys:
             continue
-        out[svc] = {proto for proto, key in (("http", "HTTP_ADDR"), ("grpc", "GRPC_ADDR")) if prefix + key in keys}
+        out[svc] = {proto for proto, key in (("http", "HTTP_ADDR"), ("grpc", "GRPC_ADDR"), ("mail", "MAIL__KIND")) if prefix + key in keys}
     return out
 
 
@@ -120,6 +121,32 @@ def red_panels(layout: Layout, svc: str, proto: str):
         layout.add(timeseries("Requests in flight", [(f"sum by (pod) (http_server_requests_in_flight{{{sel}}})", "{{pod}}")]))
 
 
+def mail_panels(layout: Layout, svc: str):
+    """E-mails sent and failed, and what became of the consumed events
+    (services/notification/src/telemetry.rs)."""
+    sel = f'namespace="$namespace", service="{svc}"'
+    rate = "[$__rate_interval]"
+    layout.row(f"Mail ({svc})")
+    layout.add(timeseries("E-mails delivered per second by kind", [(f"sum by (kind) (rate(notification_messages_sent_total{{{sel}}}{rate}))", "{{kind}}")], "ops"))
+    layout.add(
+        timeseries(
+            "Failed delivery attempts per second",
+            [(f"sum(rate(notification_send_failures_total{{{sel}}}{rate}))", "failures")],
+            "ops",
+            "Each failure is retried with backoff. Failures with no deliveries for 15 minutes alert (EmporiumNotificationMailUndeliverable).",
+        )
+    )
+    layout.add(
+        timeseries(
+            "Consumed events per second by type and outcome",
+            [(f"sum by (type, outcome) (rate(notification_events_total{{{sel}}}{rate}))", "{{type}} {{outcome}}")],
+            "ops",
+            "rejected = dead-lettered: that customer got no e-mail (EmporiumNotificationEventsDeadLettered).",
+        ),
+        width=24,
+    )
+
+
 def dashboard(svc: str, protocols: set[str]) -> dict:
     layout = Layout()
     up = f'up{{job="emporium", namespace="$namespace", app="{svc}"}}'
@@ -140,6 +167,8 @@ def dashboard(svc: str, protocols: set[str]) -> dict:
         if proto in protocols:
             red_panels(layout, svc, proto)
     sel = f'namespace="$namespace", service="{svc}"'
+    if "mail" in protocols:
+        mail_panels(layout, svc)
     layout.row("Events")
     layout.add(timeseries("Outbox lag (oldest unpublished event)", [(f"max(emporium_outbox_lag_seconds{{{sel}}})", "lag")], "s", "Alerts above 60s (EmporiumOutboxLagHigh). Empty for services without an outbox."))
     layout.add(timeseries("Consumer lag by consumer", [(f"max by (consumer) (emporium_consumer_lag_messages{{{sel}}})", "{{consumer}}")], "short", "Alerts above 1000 messages (EmporiumConsumerLagHigh)."))
