@@ -9,6 +9,8 @@
 //!   Kubernetes import Jobs run).
 //! - `emporium events streams|consumers|dead-letters|replay ID`: inspect the
 //!   event bus and replay dead letters.
+//! - `emporium report sales [--since 24h]`: the sales report from the
+//!   checkout database (also what the daily Kubernetes CronJob runs).
 //!
 //! Configuration is the services' own (file + `EMPORIUM_<SERVICE>__…`
 //! variables); `up`, `migrate` and `import` add one default: databases live in
@@ -49,6 +51,7 @@ struct DataDir {
     /// Where embedded databases are kept.
     #[arg(
         long,
+        global = true,
         env = "EMPORIUM_DATA_DIR",
         default_value = "emporium-data",
         value_name = "DIR"
@@ -88,6 +91,45 @@ enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
+    /// Reports from the services' databases (read only).
+    Report {
+        #[command(flatten)]
+        data: DataDir,
+        #[command(subcommand)]
+        what: ReportWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportWhat {
+    /// Orders created in a time window: per currency placed, pending and
+    /// failed orders and revenue; failures by kind; best-selling products.
+    Sales {
+        /// Length of the window ending at `--until`, e.g. `24h`, `7d`, `90m`.
+        #[arg(long, default_value = "24h")]
+        since: emporium_chassis::config::Duration,
+        /// End of the window (exclusive), RFC 3339; default: now.
+        #[arg(long, value_parser = parse_time)]
+        until: Option<time::OffsetDateTime>,
+        /// How many best-selling products to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    /// A table for people.
+    Text,
+    /// One JSON document (for log pipelines and scripts).
+    Json,
+}
+
+fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("not an RFC 3339 time (e.g. 2026-11-25T06:00:00Z): {e}"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -302,16 +344,24 @@ fn ensure_data_dir(dir: &Path, default_url: &str, url: &str) -> anyhow::Result<(
 /// and applies its migrations; returns the store.
 macro_rules! open_store {
     ($krate:ident, $config:ident, $name:literal, $sources:expr, $dir:expr) => {{
-        let (base, default_url) = data_dir_base($dir, $name);
-        let config = load($krate::$config::load, $sources, base)?;
-        let url = config.database_url();
-        ensure_data_dir($dir, &default_url, url.expose())?;
-        let store = $krate::Store::connect(url.expose(), 2)?;
+        let store = connect_store!($krate, $config, $name, $sources, $dir);
         store
             .migrate()
             .await
             .context(concat!($name, " migrations"))?;
         store
+    }};
+}
+
+/// Connects to a service's database as configured (data-directory default),
+/// without touching its schema.
+macro_rules! connect_store {
+    ($krate:ident, $config:ident, $name:literal, $sources:expr, $dir:expr) => {{
+        let (base, default_url) = data_dir_base($dir, $name);
+        let config = load($krate::$config::load, $sources, base)?;
+        let url = config.database_url();
+        ensure_data_dir($dir, &default_url, url.expose())?;
+        $krate::Store::connect(url.expose(), 2)?
     }};
 }
 
@@ -366,6 +416,12 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
                 CheckoutConfig,
                 "checkout"
             );
+            migrate!(
+                Service::Notification,
+                emporium_notification,
+                NotificationConfig,
+                "notification"
+            );
             for s in [Service::Gateway, Service::Currency] {
                 if services.contains(&s) {
                     eprintln!("{s:?}: has no database");
@@ -414,6 +470,44 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
                 .with_context(|| format!("importing {}", file.display()))?;
             store.close().await;
             eprintln!("inventory: set stock of {n} SKUs");
+            Ok(())
+        }
+        Command::Report {
+            data,
+            what:
+                ReportWhat::Sales {
+                    since,
+                    until,
+                    top,
+                    format,
+                },
+        } => {
+            let until = until.unwrap_or_else(time::OffsetDateTime::now_utc);
+            let from = until
+                .checked_sub(time::Duration::try_from(since.get()).context("--since is too long")?)
+                .context("--since reaches before year -9999")?;
+            let store = connect_store!(
+                emporium_checkout,
+                CheckoutConfig,
+                "checkout",
+                sources,
+                data.data_dir.as_path()
+            );
+            let report = emporium_checkout::report::sales(&store, from, until, top).await;
+            store.close().await;
+            let report = report.context(
+                "reading the checkout database (is it migrated? `emporium migrate checkout`)",
+            )?;
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            match format {
+                ReportFormat::Text => write!(out, "{report}")?,
+                ReportFormat::Json => {
+                    serde_json::to_writer(&mut out, &report)?;
+                    writeln!(out)?;
+                }
+            }
+            out.flush()?;
             Ok(())
         }
     }

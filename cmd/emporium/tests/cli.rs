@@ -438,6 +438,51 @@ async fn a_process_killed_after_the_charge_finishes_the_order_on_restart() {
         order_id.as_str()
     );
     again.child.start_kill().unwrap();
+    again.child.wait().await.unwrap();
+
+    // The sales report of the last day counts the recovered order once, at its total.
+    let report = emporium(&[
+        "report",
+        "sales",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let eur = &report["currencies"][0];
+    assert_eq!(eur["currency"], "EUR");
+    assert_eq!(
+        (eur["placed"].as_u64(), eur["failed"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        eur["revenue_minor"],
+        orders["items"][0]["total"]["amount_minor"]
+    );
+    assert_eq!(report["top_products"][0]["units"], 2);
+    // A window that ends before the order holds nothing.
+    let before = emporium(&[
+        "report",
+        "sales",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--until",
+        "2020-01-01T00:00:00Z",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(before.status.success());
+    assert!(String::from_utf8_lossy(&before.stdout).contains("(no orders)"));
 }
 
 #[tokio::test]

@@ -270,7 +270,7 @@ fn deserialize<T: DeserializeOwned>(section: &str, table: Table) -> Result<T, Co
     })
 }
 
-/// A duration written as `"250ms"`, `"2s"`, `"5m"` or `"1h"`.
+/// A duration written as `"250ms"`, `"2s"`, `"5m"`, `"1h"` or `"7d"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Duration(pub std::time::Duration);
 
@@ -301,9 +301,15 @@ impl std::str::FromStr for Duration {
             "s" => n.checked_mul(1_000),
             "m" => n.checked_mul(60_000),
             "h" => n.checked_mul(3_600_000),
-            _ => {
+            "d" => n.checked_mul(86_400_000),
+            "" => {
                 return Err(format!(
                     "`{s}` has no unit; write e.g. \"{n}s\" or \"{n}ms\""
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "`{s}`: unknown unit `{unit}`; use ms, s, m, h or d"
                 ));
             }
         };
@@ -611,7 +617,16 @@ mod tests {
         );
         assert_eq!("5m".parse::<Duration>().unwrap(), Duration::from_secs(300));
         assert_eq!(Duration::from_secs(3).to_string(), "3s");
+        assert_eq!(
+            "7d".parse::<Duration>().unwrap(),
+            Duration::from_secs(604_800)
+        );
         assert!("5".parse::<Duration>().is_err());
+        assert!(
+            "5x".parse::<Duration>()
+                .unwrap_err()
+                .contains("unknown unit `x`")
+        );
         assert!("s".parse::<Duration>().is_err());
         assert!("99999999999999999h".parse::<Duration>().is_err());
     }

@@ -19,6 +19,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod report;
 pub mod saga;
 pub mod store;
 pub mod upstream;
@@ -134,21 +135,15 @@ impl CheckoutServer {
                 metrics.clone(),
                 shutdown.clone(),
             );
+            let relay = emporium_eventbus::outbox::Relay::new(
+                Arc::new(OrderOutbox(store)),
+                config.relay_interval.get(),
+                &metrics,
+            );
             tokio::spawn(async move {
-                let Some(bus) =
-                    emporium_eventbus::outbox::connect_until(&config.events, &stop).await
-                else {
-                    return;
-                };
-                let source = Arc::new(OrderOutbox(store));
-                emporium_eventbus::outbox::Relay::new(
-                    source,
-                    bus,
-                    config.relay_interval.get(),
-                    &metrics,
-                )
-                .run(stop)
-                .await;
+                if let Some(bus) = relay.connect(&config.events, &stop).await {
+                    relay.run(bus, stop).await;
+                }
             })
         };
         let parts = ServerParts {

@@ -44,6 +44,8 @@ for_each_backend!(
     placing_writes_the_outbox_record_in_the_same_transaction,
     stale_sagas_are_claimed_once_and_only_after_their_lease,
     orders_list_newest_first_per_user,
+    the_sales_report_sums_the_window_per_currency_and_product,
+    placed_orders_page_through_equal_creation_times_once_each,
 );
 
 const NOW: i64 = 1_800_000_000_000;
@@ -316,4 +318,165 @@ async fn orders_list_newest_first_per_user(store: Store) {
     assert_eq!(first.iter().map(|o| o.id).collect::<Vec<_>>(), ids[..3]);
     let rest = store.list_for_user("u1", Some(ids[2]), 3).await.unwrap();
     assert_eq!(rest.iter().map(|o| o.id).collect::<Vec<_>>(), ids[3..]);
+}
+
+/// An order created at `at` (seconds after the window's start) in `step`.
+fn sale(key: &str, at: i64, step: Step, currency: &str, lines: &[(&str, u32, i64)]) -> Order {
+    let c = Currency::parse(currency).unwrap();
+    let mut o = order("u1", key);
+    o.currency = c;
+    o.step = step;
+    o.items = lines
+        .iter()
+        .map(|&(sku, quantity, unit_price)| OrderItem {
+            product_id: format!("p-{sku}"),
+            sku: sku.into(),
+            name: format!("Product {sku}"),
+            quantity,
+            unit_price,
+        })
+        .collect();
+    let items: i64 = lines.iter().map(|&(_, q, p)| i64::from(q) * p).sum();
+    o.items_total = Money::new(items, c).unwrap();
+    o.shipping_cost = Money::new(490, c).unwrap();
+    o.total = Money::new(items + 490, c).unwrap();
+    o.created_at = window_start() + time::Duration::seconds(at);
+    o.updated_at = o.created_at;
+    o
+}
+
+fn window_start() -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
+
+const DAY: i64 = 86_400;
+
+async fn the_sales_report_sums_the_window_per_currency_and_product(store: Store) {
+    let orders = [
+        // At the start: inside (the window includes its start).
+        sale("k1", 0, Step::Placed, "EUR", &[("KIT-0001", 2, 3199)]),
+        sale(
+            "k2",
+            3600,
+            Step::Completed,
+            "EUR",
+            &[("KIT-0001", 1, 3199), ("MUG-0001", 3, 1000)],
+        ),
+        sale("k3", 7200, Step::Placed, "USD", &[("KIT-0001", 1, 3500)]),
+        sale("k4", 7300, Step::Failed, "EUR", &[("MUG-0001", 50, 1000)]),
+        sale("k5", 7400, Step::Charging, "EUR", &[("MUG-0001", 7, 1000)]),
+        // At the end and before the start: outside.
+        sale("k6", DAY, Step::Placed, "EUR", &[("KIT-0001", 9, 3199)]),
+        sale("k7", -1, Step::Placed, "EUR", &[("KIT-0001", 9, 3199)]),
+    ];
+    let mine = lease("a", NOW);
+    for o in &orders {
+        if o.step == Step::Failed {
+            // Failed orders get there by compensation, which records the failure.
+            let mut started = o.clone();
+            started.step = Step::Charging;
+            store.create(&started, &mine).await.unwrap();
+            let declined = Changes {
+                failure: Some(Failure {
+                    kind: "payment_declined".into(),
+                    reason: "card declined".into(),
+                }),
+                ..Changes::default()
+            };
+            for (from, to, changes) in [
+                (Step::Charging, Step::Compensating, &declined),
+                (Step::Compensating, Step::Failed, &Changes::default()),
+            ] {
+                assert!(store.advance(o.id, from, to, changes, &mine).await.unwrap());
+            }
+        } else {
+            store.create(o, &mine).await.unwrap();
+        }
+    }
+    let from = window_start();
+    let until = from + time::Duration::seconds(DAY);
+    let report = emporium_checkout::report::sales(&store, from, until, 10)
+        .await
+        .unwrap();
+
+    assert_eq!(report.from, "2027-01-15T08:00:00Z");
+    assert_eq!(report.until, "2027-01-16T08:00:00Z");
+    let eur = &report.currencies[0];
+    assert_eq!(
+        (eur.currency.as_str(), eur.placed, eur.pending, eur.failed),
+        ("EUR", 2, 1, 1)
+    );
+    assert_eq!(eur.items_minor, 6398 + 3199 + 3000);
+    assert_eq!(eur.shipping_minor, 980);
+    assert_eq!(eur.revenue_minor, 6398 + 3199 + 3000 + 980);
+    let usd = &report.currencies[1];
+    assert_eq!(
+        (usd.currency.as_str(), usd.placed, usd.revenue_minor),
+        ("USD", 1, 3990)
+    );
+    assert_eq!(report.currencies.len(), 2);
+
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(
+        (report.failures[0].kind.as_str(), report.failures[0].orders),
+        ("payment_declined", 1)
+    );
+
+    assert_eq!(report.products_sold, 2);
+    let kit = &report.top_products[0];
+    assert_eq!((kit.sku.as_str(), kit.units), ("KIT-0001", 4));
+    assert_eq!(kit.revenue_minor.get("EUR"), Some(&(6398 + 3199)));
+    assert_eq!(kit.revenue_minor.get("USD"), Some(&3500));
+    let mug = &report.top_products[1];
+    assert_eq!((mug.sku.as_str(), mug.units), ("MUG-0001", 3));
+    assert_eq!(mug.revenue_minor.get("EUR"), Some(&3000));
+
+    // `top` bounds the list, not the count of products sold.
+    let top1 = emporium_checkout::report::sales(&store, from, until, 1)
+        .await
+        .unwrap();
+    assert_eq!(top1.top_products.len(), 1);
+    assert_eq!(top1.products_sold, 2);
+
+    // An empty window is an empty report.
+    let later = until + time::Duration::seconds(DAY);
+    let empty =
+        emporium_checkout::report::sales(&store, later, later + time::Duration::seconds(DAY), 10)
+            .await
+            .unwrap();
+    assert!(
+        empty.currencies.is_empty() && empty.top_products.is_empty() && empty.failures.is_empty()
+    );
+    assert!(empty.to_string().contains("(no orders)"));
+    assert!(report.to_string().contains("KIT-0001"));
+}
+
+async fn placed_orders_page_through_equal_creation_times_once_each(store: Store) {
+    let mut ids = Vec::new();
+    for (i, at) in [5, 5, 5, 9, 9].into_iter().enumerate() {
+        let o = sale(
+            &format!("k{i}"),
+            at,
+            Step::Placed,
+            "EUR",
+            &[("KIT-0001", 1, 100)],
+        );
+        ids.push(o.id.to_string());
+        store.create(&o, &lease("a", NOW)).await.unwrap();
+    }
+    let until = window_start() + time::Duration::seconds(DAY);
+    let mut cursor = (window_start(), String::new());
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let page = store.placed_orders_after(&cursor, until, 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = last.cursor.clone();
+        seen.extend(page.into_iter().map(|p| p.cursor.1));
+    }
+    let mut expected = ids.clone();
+    expected.sort();
+    let mut got = seen.clone();
+    got.sort();
+    assert_eq!(got, expected, "every placed order exactly once");
+    assert_eq!(seen.len(), 5);
 }

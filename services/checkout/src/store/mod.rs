@@ -222,6 +222,67 @@ impl Store {
     pub async fn unpublished_events(&self, limit: u32) -> Result<Vec<OutboxEvent>, CheckoutError> {
         dispatch!(self, unpublished_events(limit))
     }
+
+    /// Order counts and sums per (currency, status) of the orders created in
+    /// `[from, until)`.
+    pub async fn sales_by_status(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<SalesRow>, CheckoutError> {
+        dispatch!(
+            self,
+            sales_by_status(from.to_offset(UTC), until.to_offset(UTC))
+        )
+    }
+
+    /// Failed orders per failure kind, created in `[from, until)`.
+    pub async fn failures(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<(String, i64)>, CheckoutError> {
+        dispatch!(self, failures(from.to_offset(UTC), until.to_offset(UTC)))
+    }
+
+    /// The next `limit` placed orders created after `after` (creation time,
+    /// order id) and before `until`, oldest first; start with `(from, "")`.
+    pub async fn placed_orders_after(
+        &self,
+        after: &PageCursor,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<PlacedLines>, CheckoutError> {
+        let after = (after.0.to_offset(UTC), after.1.clone());
+        let rows = dispatch!(self, placed_items(&after, until.to_offset(UTC), limit))?;
+        rows.into_iter()
+            .map(|(id, currency, items, created_at)| {
+                Ok(PlacedLines {
+                    currency: Currency::parse(currency.trim()).map_err(|e| corrupt(&id, e))?,
+                    items: serde_json::from_str(&items).map_err(|e| corrupt(&id, e))?,
+                    cursor: (created_at, id),
+                })
+            })
+            .collect()
+    }
+}
+
+const UTC: time::UtcOffset = time::UtcOffset::UTC;
+
+/// Where a page of [`Store::placed_orders_after`] ends: creation time and order id.
+pub type PageCursor = (OffsetDateTime, String);
+
+/// One row of [`Store::sales_by_status`]: currency, status, orders, and the
+/// sums of items, shipping and total in minor units.
+pub type SalesRow = (String, String, i64, i64, i64, i64);
+
+/// A placed order's lines, for reports.
+#[derive(Debug, Clone)]
+pub struct PlacedLines {
+    pub currency: Currency,
+    pub items: Vec<OrderItem>,
+    /// Pass to the next [`Store::placed_orders_after`] call.
+    pub cursor: PageCursor,
 }
 
 #[derive(Debug, sqlx::FromRow)]

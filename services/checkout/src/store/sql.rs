@@ -55,6 +55,24 @@ const MARK_PUBLISHED: &str = "UPDATE outbox SET published_at = $2 WHERE id = $1"
 const UNPUBLISHED: &str = "SELECT id, aggregate_id, event_type, payload FROM outbox
      WHERE published_at IS NULL ORDER BY created_at, id LIMIT $1";
 
+// Sales figures over a creation-time window [$1, $2).
+const SALES_BY_STATUS: &str = "SELECT currency, status, COUNT(*),
+     CAST(COALESCE(SUM(items_total), 0) AS BIGINT),
+     CAST(COALESCE(SUM(shipping_cost), 0) AS BIGINT),
+     CAST(COALESCE(SUM(total), 0) AS BIGINT)
+     FROM orders WHERE created_at >= $1 AND created_at < $2
+     GROUP BY currency, status ORDER BY currency, status";
+
+const FAILURES: &str = "SELECT COALESCE(failure_kind, 'unknown'), COUNT(*)
+     FROM orders WHERE status = 'failed' AND created_at >= $1 AND created_at < $2
+     GROUP BY COALESCE(failure_kind, 'unknown')";
+
+// Placed orders' lines, one page after the cursor ($1, $3) in (created_at, id) order.
+const PLACED_ITEMS: &str = "SELECT id, currency, items, created_at FROM orders
+     WHERE status = 'placed' AND created_at < $2
+       AND (created_at > $1 OR (created_at = $1 AND id > $3))
+     ORDER BY created_at, id LIMIT $4";
+
 macro_rules! backend {
     ($module:ident, $db:ty) => {
         pub(super) mod $module {
@@ -63,7 +81,7 @@ macro_rules! backend {
             use super::*;
             use crate::domain::{IdempotencyKey, Order, OrderId, Step};
             use crate::error::CheckoutError;
-            use crate::store::{Changes, Lease, OutboxEvent};
+            use crate::store::{Changes, Lease, OutboxEvent, SalesRow};
 
             type Conn = <$db as sqlx::Database>::Connection;
 
@@ -284,6 +302,45 @@ macro_rules! backend {
                         payload,
                     })
                     .collect())
+            }
+
+            pub async fn sales_by_status(
+                pool: &Pool<$db>,
+                from: time::OffsetDateTime,
+                until: time::OffsetDateTime,
+            ) -> Result<Vec<SalesRow>, CheckoutError> {
+                Ok(sqlx::query_as(SALES_BY_STATUS)
+                    .bind(from)
+                    .bind(until)
+                    .fetch_all(pool)
+                    .await?)
+            }
+
+            pub async fn failures(
+                pool: &Pool<$db>,
+                from: time::OffsetDateTime,
+                until: time::OffsetDateTime,
+            ) -> Result<Vec<(String, i64)>, CheckoutError> {
+                Ok(sqlx::query_as(FAILURES)
+                    .bind(from)
+                    .bind(until)
+                    .fetch_all(pool)
+                    .await?)
+            }
+
+            pub async fn placed_items(
+                pool: &Pool<$db>,
+                after: &(time::OffsetDateTime, String),
+                until: time::OffsetDateTime,
+                limit: u32,
+            ) -> Result<Vec<(String, String, String, time::OffsetDateTime)>, CheckoutError> {
+                Ok(sqlx::query_as(PLACED_ITEMS)
+                    .bind(after.0)
+                    .bind(until)
+                    .bind(&after.1)
+                    .bind(i64::from(limit))
+                    .fetch_all(pool)
+                    .await?)
             }
         }
     };
