@@ -92,6 +92,10 @@ def test_service_specific_metrics_are_the_ones_the_code_registers():
     for metric in sorted(m for m in SERVICE_METRICS if m.startswith("notification_")):
         source = (repo / "services" / "notification" / "src" / "telemetry.rs").read_text()
         assert f'"{metric.removesuffix("_total")}"' in source, f"{metric} is not registered in services/notification/src/telemetry.rs"
+    # The event metrics come from crates/eventbus (outbox relay, consumer lag).
+    eventbus = "\n".join(p.read_text() for p in (repo / "crates" / "eventbus" / "src").rglob("*.rs"))
+    for metric in sorted(m for m in SERVICE_METRICS if m.startswith("emporium_")):
+        assert f'"{metric}"' in eventbus, f"{metric} is used by alerts or dashboards but crates/eventbus never registers it"
 
 
 def test_alert_rules_use_known_metrics_and_carry_severity_and_summary():

@@ -1,5 +1,6 @@
 //! Events through a real broker: checkouts keep working while NATS is down
-//! (the outbox holds the events), and once it is back every order gets its
+//! (the outbox holds the events) — whether it went away or was never there
+//! when the services started — and once it is back every order gets its
 //! shipment exactly once.
 
 use std::net::TcpStream;
@@ -74,6 +75,23 @@ async fn shipment_of(
 
 #[tokio::test]
 async fn checkouts_succeed_while_the_broker_is_down_and_every_event_arrives_once_it_is_back() {
+    broker_outage(Outage::AfterStart).await;
+}
+
+#[tokio::test]
+async fn services_start_without_the_broker_and_deliver_every_event_once_it_comes() {
+    broker_outage(Outage::AtStart).await;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outage {
+    /// The broker runs when the services start, then goes away.
+    AfterStart,
+    /// The broker is not there when the services start.
+    AtStart,
+}
+
+async fn broker_outage(outage: Outage) {
     let store = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -84,6 +102,9 @@ async fn checkouts_succeed_while_the_broker_is_down_and_every_event_arrives_once
         eprintln!("SKIPPED (NATS): no nats-server binary to run a broker of this test's own");
         return;
     };
+    if outage == Outage::AtStart {
+        nats.stop();
+    }
     let events = nats_events(&format!("nats://127.0.0.1:{port}"));
     let system = start_with(SystemOptions {
         events: Some(events),
@@ -93,7 +114,9 @@ async fn checkouts_succeed_while_the_broker_is_down_and_every_event_arrives_once
     let customer = Customer::sign_up(&system).await;
     let (product, _) = products(&system, 1).await.remove(0);
 
-    nats.stop();
+    if outage == Outage::AfterStart {
+        nats.stop();
+    }
     let mut orders = Vec::new();
     for i in 0..3 {
         customer.add_to_cart(&product, 1).await;
@@ -113,6 +136,18 @@ async fn checkouts_succeed_while_the_broker_is_down_and_every_event_arrives_once
             "no event could reach shipping yet"
         );
     }
+    // The outbox gauges show the backlog the lag alerts fire on.
+    let metrics_url = system.checkout.admin_url("/metrics");
+    poll(Duration::from_secs(15), || {
+        let url = metrics_url.clone();
+        async move {
+            let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+            text.lines()
+                .any(|l| l.starts_with("emporium_outbox_pending{") && l.ends_with("} 3"))
+        }
+    })
+    .await
+    .expect("emporium_outbox_pending shows the 3 waiting events");
 
     let _nats = Nats::start(port, store.path()).expect("the broker restarts");
     poll(Duration::from_secs(60), || {
@@ -133,4 +168,18 @@ async fn checkouts_succeed_while_the_broker_is_down_and_every_event_arrives_once
         let shipment = shipment_of(&mut client, id).await.unwrap();
         assert!(shipment.tracking_id.starts_with("EMP"), "{shipment:?}");
     }
+    // Notification, also on the broker, mails a confirmation and a shipping
+    // notice for each order.
+    let mail_dir = system.mail_dir.clone();
+    let emails = || {
+        std::fs::read_dir(&mail_dir).map_or(0, |d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .count()
+        })
+    };
+    poll(Duration::from_secs(30), || async { emails() >= 6 })
+        .await
+        .expect("two e-mails per order");
+    assert_eq!(emails(), 6, "no e-mail twice");
 }

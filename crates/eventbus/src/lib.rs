@@ -87,6 +87,7 @@ pub mod consumer;
 pub mod envelope;
 mod error;
 pub mod events;
+pub mod lag;
 pub mod log;
 pub mod nats;
 pub mod outbox;

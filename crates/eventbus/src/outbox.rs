@@ -44,7 +44,6 @@ pub trait OutboxSource: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub struct Relay {
     source: Arc<dyn OutboxSource>,
-    bus: Arc<dyn EventBus>,
     interval: Duration,
     batch: u32,
     pending: Gauge<i64>,
@@ -52,13 +51,9 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// A relay polling every `interval`, registering its gauges in `metrics`.
-    pub fn new(
-        source: Arc<dyn OutboxSource>,
-        bus: Arc<dyn EventBus>,
-        interval: Duration,
-        metrics: &Metrics,
-    ) -> Self {
+    /// A relay polling every `interval`, registering its gauges in `metrics`
+    /// (before any bus is reachable, so an outage at start-up shows).
+    pub fn new(source: Arc<dyn OutboxSource>, interval: Duration, metrics: &Metrics) -> Self {
         let pending = Gauge::<i64>::default();
         let lag = Gauge::<f64, AtomicU64>::default();
         metrics.register(
@@ -73,7 +68,6 @@ impl Relay {
         );
         Self {
             source,
-            bus,
             interval,
             batch: 100,
             pending,
@@ -81,9 +75,8 @@ impl Relay {
         }
     }
 
-    /// Publishes what is pending now; returns how many rows were published.
-    /// Stops at the first failure (the rest waits for the next pass).
-    pub async fn publish_pending(&self) -> Result<usize, String> {
+    /// Reads the next batch of pending rows and sets the gauges from it.
+    async fn observe(&self) -> Result<Vec<Pending>, String> {
         let rows = self.source.pending(self.batch).await?;
         self.pending
             .set(i64::try_from(rows.len()).unwrap_or(i64::MAX));
@@ -93,6 +86,35 @@ impl Relay {
                 .max(0.0)
         });
         self.lag.set(lag);
+        Ok(rows)
+    }
+
+    /// Connects to the configured bus like [`connect_until`], keeping the
+    /// gauges current meanwhile (events pile up in the outbox while the bus
+    /// is away, and the lag alert must see that).
+    pub async fn connect(
+        &self,
+        config: &crate::EventBusConfig,
+        stop: &CancellationToken,
+    ) -> Option<Arc<dyn EventBus>> {
+        let connecting = connect_until(config, stop);
+        tokio::pin!(connecting);
+        loop {
+            tokio::select! {
+                bus = &mut connecting => return bus,
+                _ = tokio::time::sleep(self.interval) => {
+                    if let Err(e) = self.observe().await {
+                        tracing::debug!(error = %e, "cannot read the outbox");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publishes what is pending now; returns how many rows were published.
+    /// Stops at the first failure (the rest waits for the next pass).
+    pub async fn publish_pending(&self, bus: &dyn EventBus) -> Result<usize, String> {
+        let rows = self.observe().await?;
         let mut done = Vec::new();
         let mut failure = None;
         for row in &rows {
@@ -105,7 +127,7 @@ impl Relay {
                     continue;
                 }
             };
-            match self.bus.publish(&envelope).await {
+            match bus.publish(&envelope).await {
                 Ok(_) => done.push(row.id.clone()),
                 Err(e) => {
                     failure = Some(format!("publishing {}: {e}", row.id));
@@ -122,11 +144,11 @@ impl Relay {
         }
     }
 
-    /// Runs until `stop`, publishing as rows appear.
-    pub async fn run(self, stop: CancellationToken) {
+    /// Runs until `stop`, publishing to `bus` as rows appear.
+    pub async fn run(self, bus: Arc<dyn EventBus>, stop: CancellationToken) {
         let mut failures = 0u32;
         loop {
-            let wait = match self.publish_pending().await {
+            let wait = match self.publish_pending(&*bus).await {
                 Ok(n) if n as u32 >= self.batch => Duration::ZERO,
                 Ok(_) => {
                     failures = 0;

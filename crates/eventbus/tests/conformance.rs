@@ -701,6 +701,21 @@ async fn lag_counts_events_not_yet_acknowledged(ctx: Ctx) {
     delivery.ack().await.unwrap();
     assert_lag(bus, name, 3, 0).await;
 
+    // The same figure as a metric, for the consumer's service to export.
+    let metrics = emporium_chassis::Metrics::new("test");
+    let gauge = emporium_eventbus::lag::ConsumerLag::new(name, &metrics);
+    assert!(metrics.render().contains("consumer=\"order-watcher\"} 0"));
+    assert_eq!(gauge.refresh(bus).await.unwrap(), 3);
+    assert!(
+        metrics
+            .render()
+            .lines()
+            .any(|l| l.starts_with("emporium_consumer_lag_messages{")
+                && l.ends_with("consumer=\"order-watcher\"} 3")),
+        "{}",
+        metrics.render()
+    );
+
     let streams = bus.streams().await.unwrap();
     assert_eq!(streams.len(), 2);
     let events_stream = streams

@@ -55,17 +55,19 @@ pub const MAX_DELIVER: u32 = 10;
 /// [`MAX_DELIVER`] attempts, retried after 0.1 s, 0.5 s, 2 s, 10 s, 30 s and
 /// then every 60 s — about 4½ minutes in all, so a short database outage
 /// delays events instead of dead-lettering them.
+/// The event types the consumer reads.
+pub const CONSUMED_TYPES: [&str; 2] = [ORDER_PLACED_V1, SHIPMENT_CREATED_V1];
+
 pub fn consumer_config() -> Result<ConsumerConfig, emporium_eventbus::Error> {
-    Ok(ConsumerConfig::new(
-        CONSUMER,
-        Filter::types([ORDER_PLACED_V1, SHIPMENT_CREATED_V1])?,
+    Ok(
+        ConsumerConfig::new(CONSUMER, Filter::types(CONSUMED_TYPES)?)
+            .max_deliver(MAX_DELIVER)
+            .backoff(
+                [100, 500, 2_000, 10_000, 30_000, 60_000]
+                    .into_iter()
+                    .map(Duration::from_millis),
+            ),
     )
-    .max_deliver(MAX_DELIVER)
-    .backoff(
-        [100, 500, 2_000, 10_000, 30_000, 60_000]
-            .into_iter()
-            .map(Duration::from_millis),
-    ))
 }
 
 /// What to do with a delivery.

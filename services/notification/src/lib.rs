@@ -76,7 +76,9 @@ use std::sync::Arc;
 use emporium_chassis::lifecycle::{self, Stopped};
 use emporium_chassis::net::{BindError, bind_named};
 use emporium_chassis::{Health, Metrics};
-use emporium_eventbus::{Consumer, EventBus};
+use emporium_eventbus::ConsumerConfig;
+use emporium_eventbus::lag::{ConsumerLag, open_consumer_until};
+use emporium_eventbus::outbox::connect_until;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -101,22 +103,22 @@ pub enum StartError {
     Mail(#[from] MailError),
 }
 
-/// A notification service with its admin port bound, its database ready,
-/// its consumer open and its mailer set up; not yet running.
+/// A notification service with its admin port bound, its database ready
+/// and its mailer set up; not yet running. The event bus is connected when
+/// it runs, in the background: while the bus is away the service stays up
+/// (and keeps sending what is already pending) and keeps trying.
 #[derive(Debug)]
 pub struct NotificationServer {
     config: NotificationConfig,
     store: Store,
-    bus: Arc<dyn EventBus>,
-    consumer: Consumer,
+    consumer: ConsumerConfig,
     mailer: Mailer,
     admin: TcpListener,
 }
 
 impl NotificationServer {
-    /// Connects to the database (running migrations if configured to), the
-    /// event bus (opening the durable consumer) and sets up the mailer, then
-    /// binds the admin port (port 0 picks a free one).
+    /// Connects to the database (running migrations if configured to), sets
+    /// up the mailer, then binds the admin port (port 0 picks a free one).
     pub async fn build(config: NotificationConfig) -> Result<Self, StartError> {
         let store = Store::connect(
             config.database_url().expose(),
@@ -126,8 +128,7 @@ impl NotificationServer {
             store.migrate().await?;
         }
         let mailer = Mailer::from_config(&config.mail)?;
-        let bus = emporium_eventbus::connect(&config.events).await?;
-        let consumer = bus.consumer(events::consumer_config()?).await?;
+        let consumer = events::consumer_config()?;
         let admin = bind_named(
             "notification admin port",
             "EMPORIUM_NOTIFICATION__ADMIN_ADDR",
@@ -136,7 +137,6 @@ impl NotificationServer {
         Ok(Self {
             config,
             store,
-            bus,
             consumer,
             mailer,
             admin,
@@ -151,11 +151,6 @@ impl NotificationServer {
         &self.store
     }
 
-    /// The bus the consumer reads from.
-    pub fn bus(&self) -> &Arc<dyn EventBus> {
-        &self.bus
-    }
-
     /// Consumes and sends until `shutdown` is cancelled, then lets the event
     /// and the message in hand finish (see
     /// [`emporium_chassis::lifecycle::run`]).
@@ -163,7 +158,6 @@ impl NotificationServer {
         let Self {
             config,
             store,
-            bus: _bus,
             consumer,
             mailer,
             admin,
@@ -180,20 +174,34 @@ impl NotificationServer {
         let service = lifecycle::Service {
             name: "notification",
             health,
-            metrics,
+            metrics: metrics.clone(),
             admin,
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
         let work_store = store.clone();
         let result = lifecycle::run(service, shutdown, move |stop| async move {
             let wake = Arc::new(Notify::new());
-            let consuming = events::run(
-                consumer,
-                work_store.clone(),
-                telemetry.clone(),
-                wake.clone(),
-                stop.clone(),
-            );
+            let consuming = {
+                let (store, telemetry, wake, stop) = (
+                    work_store.clone(),
+                    telemetry.clone(),
+                    wake.clone(),
+                    stop.clone(),
+                );
+                let lag = ConsumerLag::new(events::CONSUMER, &metrics);
+                async move {
+                    let Some(bus) = connect_until(&config.events, &stop).await else {
+                        return;
+                    };
+                    let Some(consumer) = open_consumer_until(&*bus, &consumer, &stop).await else {
+                        return;
+                    };
+                    tokio::join!(
+                        events::run(consumer, store, telemetry, wake, stop.clone()),
+                        lag.run(bus, stop)
+                    );
+                }
+            };
             let sending = sender::run(work_store, mailer, telemetry, settings, wake, stop);
             tokio::join!(consuming, sending);
             Ok::<(), Infallible>(())

@@ -51,6 +51,14 @@ impl EventOutcome {
             Self::Rejected => "rejected",
         }
     }
+
+    pub const ALL: [Self; 5] = [
+        Self::Applied,
+        Self::Duplicate,
+        Self::Ignored,
+        Self::Retried,
+        Self::Rejected,
+    ];
 }
 
 /// The service's own metrics; cheap to clone (counters are shared).
@@ -73,6 +81,16 @@ impl Telemetry {
         }
         let send_failures = Counter::default();
         let events = Family::<EventLabels, Counter>::default();
+        // Likewise every outcome of every consumed type, so `increase()`
+        // sees a pod's first rejection.
+        for ty in crate::events::CONSUMED_TYPES {
+            for outcome in EventOutcome::ALL {
+                let _ = events.get_or_create(&EventLabels {
+                    r#type: ty.to_owned(),
+                    outcome: outcome.as_str(),
+                });
+            }
+        }
         metrics.register(
             "notification_messages_sent",
             "E-mails delivered, by kind",
@@ -145,6 +163,12 @@ mod tests {
         let metrics = Metrics::new("notification");
         let t = Telemetry::register(&metrics);
         let before = metrics.render();
+        assert!(
+            before.contains(
+                r#"notification_events_total{service="notification",type="shipment.created.v1",outcome="rejected"} 0"#
+            ),
+            "{before}"
+        );
         assert!(
             before.contains(
                 r#"notification_messages_sent_total{service="notification",kind="order_shipped"} 0"#

@@ -32,17 +32,10 @@ pub async fn consume_orders(bus: Arc<dyn EventBus>, store: Store, stop: Cancella
             return;
         }
     };
-    let mut consumer = loop {
-        match bus.consumer(config.clone()).await {
-            Ok(consumer) => break consumer,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot open the shipping consumer; retrying");
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
+    let Some(mut consumer) =
+        emporium_eventbus::lag::open_consumer_until(&*bus, &config, &stop).await
+    else {
+        return;
     };
     loop {
         let next = tokio::select! {

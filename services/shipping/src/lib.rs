@@ -139,21 +139,20 @@ impl ShippingServer {
                 metrics.clone(),
                 background.clone(),
             );
+            let lag = emporium_eventbus::lag::ConsumerLag::new(events::CONSUMER, &metrics);
+            let relay = emporium_eventbus::outbox::Relay::new(
+                Arc::new(events::Outbox(store.clone())),
+                config.relay_interval.get(),
+                &metrics,
+            );
             tokio::spawn(async move {
-                let Some(bus) =
-                    emporium_eventbus::outbox::connect_until(&config.events, &stop).await
-                else {
+                let Some(bus) = relay.connect(&config.events, &stop).await else {
                     return;
                 };
-                let relay = emporium_eventbus::outbox::Relay::new(
-                    Arc::new(events::Outbox(store.clone())),
-                    bus.clone(),
-                    config.relay_interval.get(),
-                    &metrics,
-                );
                 tokio::join!(
-                    events::consume_orders(bus, store, stop.clone()),
-                    relay.run(stop)
+                    events::consume_orders(bus.clone(), store, stop.clone()),
+                    relay.run(bus.clone(), stop.clone()),
+                    lag.run(bus, stop)
                 );
             })
         };

@@ -176,3 +176,36 @@ async fn an_order_without_an_address_is_consumed_without_mail() {
     assert!(eml_files(&mail_dir).is_empty());
     service.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_starts_without_its_bus_and_consumes_once_the_bus_is_there() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the log's directory must go: the bus cannot open.
+    let blocked = dir.path().join("bus");
+    std::fs::write(&blocked, b"not a directory").unwrap();
+    let events = log_bus(&blocked);
+    assert!(emporium_eventbus::connect(&events).await.is_err());
+    let mail_dir = dir.path().join("mail");
+    let (service, _store) = spawn(&db, &events, &mail_dir, Table::new()).await;
+    metrics_show(
+        &service,
+        &[r#"emporium_consumer_lag_messages{service="notification",consumer="notification"} 0"#],
+    )
+    .await;
+
+    std::fs::remove_file(&blocked).unwrap();
+    let bus = producer(&events).await;
+    let order_id = new_order_id();
+    bus.publish(&placed_envelope(&order_placed(
+        &order_id,
+        Some("ada@example.com"),
+    )))
+    .await
+    .unwrap();
+    eventually("the order's e-mail is written", || async {
+        (eml_files(&mail_dir).len() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(service.stop().await.unwrap(), Stopped::Drained);
+}
