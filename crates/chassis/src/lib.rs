@@ -21,6 +21,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod currency;
 pub mod error;
 pub mod grpc;
 pub mod health;

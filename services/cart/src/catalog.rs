@@ -70,7 +70,7 @@ impl Catalog {
         let price = product
             .price
             .ok_or_else(|| CartError::Catalog(format!("product {id} has no price")))?;
-        let currency = Currency::parse(&price.currency_code).map_err(bad)?;
+        let currency = Currency::parse(&price.currency_code).map_err(|e| bad(e.into()))?;
         Ok(ProductInfo {
             name: ProductName::parse(&product.name).map_err(bad)?,
             unit_price: Money::new(price.minor_units, currency).map_err(bad)?,

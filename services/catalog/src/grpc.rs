@@ -49,7 +49,8 @@ fn optional<T>(
 
 fn money(field: &str, price: Option<&types::Money>) -> Result<Money, domain::Invalid> {
     let price = price.ok_or_else(|| domain::Invalid::new(field, "is required"))?;
-    let currency = Currency::parse(&price.currency_code).map_err(|e| e.within(field))?;
+    let currency = Currency::parse(&price.currency_code)
+        .map_err(|e| domain::Invalid::from(e).within(field))?;
     Money::new(price.minor_units, currency).map_err(|e| e.within(field))
 }
 

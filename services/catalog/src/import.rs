@@ -100,7 +100,8 @@ pub fn parse(text: &str) -> Result<CatalogData, Invalid> {
         .enumerate()
         .map(|(i, p)| {
             let at = format!("products[{i}]");
-            let currency = Currency::parse(&p.price.currency).map_err(|e| e.within(&at))?;
+            let currency =
+                Currency::parse(&p.price.currency).map_err(|e| Invalid::from(e).within(&at))?;
             let product = NewProduct {
                 sku: Sku::parse(&p.sku).map_err(|e| e.within(&at))?,
                 name: ProductName::parse(&p.name).map_err(|e| e.within(&at))?,

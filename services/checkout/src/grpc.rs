@@ -113,7 +113,7 @@ impl CheckoutService for CheckoutApi {
             user_id: caller.user_id,
             email: caller.email,
             idempotency_key: IdempotencyKey::parse(&r.idempotency_key).map_err(invalid)?,
-            currency: Currency::parse(&r.currency_code).map_err(invalid)?,
+            currency: Currency::parse(&r.currency_code).map_err(|e| invalid(e.into()))?,
             address: Address::parse(
                 &address.name,
                 &address.line1,

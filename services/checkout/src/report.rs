@@ -5,10 +5,13 @@
 //!
 //! Amounts are exact minor units of their currency (cents for EUR, yen for
 //! JPY), never converted: a report adds up money only within one currency.
+//! The JSON form carries the minor units (`…_minor`); the text form shows
+//! them as people read them (`EUR 1,234.56`).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use emporium_chassis::currency::{Amount, Currency};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -171,27 +174,35 @@ pub async fn sales(
     })
 }
 
+/// `minor` units of `code` as people read them (`EUR 1,234.56`).
+fn amount(minor: i64, code: &str) -> String {
+    match Currency::parse(code) {
+        Ok(currency) => Amount { minor, currency }.to_string(),
+        // Codes come from validated orders; show anything else unscaled.
+        Err(_) => format!("{code} {minor} (minor units)"),
+    }
+}
+
 impl fmt::Display for SalesReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Sales from {} until {}", self.from, self.until)?;
-        writeln!(f, "(amounts in minor units of each currency)")?;
         writeln!(f)?;
         writeln!(
             f,
-            "{:<8} {:>8} {:>8} {:>8} {:>14} {:>12} {:>14}",
+            "{:<8} {:>7} {:>7} {:>7} {:>20} {:>16} {:>20}",
             "CURRENCY", "PLACED", "PENDING", "FAILED", "ITEMS", "SHIPPING", "REVENUE"
         )?;
         for c in &self.currencies {
             writeln!(
                 f,
-                "{:<8} {:>8} {:>8} {:>8} {:>14} {:>12} {:>14}",
+                "{:<8} {:>7} {:>7} {:>7} {:>20} {:>16} {:>20}",
                 c.currency,
                 c.placed,
                 c.pending,
                 c.failed,
-                c.items_minor,
-                c.shipping_minor,
-                c.revenue_minor
+                amount(c.items_minor, &c.currency),
+                amount(c.shipping_minor, &c.currency),
+                amount(c.revenue_minor, &c.currency)
             )?;
         }
         if self.currencies.is_empty() {
@@ -212,17 +223,17 @@ impl fmt::Display for SalesReport {
                 self.top_products.len(),
                 self.products_sold
             )?;
-            writeln!(f, "{:<16} {:>8}  {:<24} NAME", "SKU", "UNITS", "REVENUE")?;
+            writeln!(f, "{:<16} {:>8}  {:<28} NAME", "SKU", "UNITS", "REVENUE")?;
             for p in &self.top_products {
                 let revenue = p
                     .revenue_minor
                     .iter()
-                    .map(|(c, m)| format!("{m} {c}"))
+                    .map(|(c, m)| amount(*m, c))
                     .collect::<Vec<_>>()
                     .join(", ");
                 writeln!(
                     f,
-                    "{:<16} {:>8}  {:<24} {}",
+                    "{:<16} {:>8}  {:<28} {}",
                     p.sku, p.units, revenue, p.name
                 )?;
             }

@@ -448,7 +448,13 @@ async fn the_sales_report_sums_the_window_per_currency_and_product(store: Store)
         empty.currencies.is_empty() && empty.top_products.is_empty() && empty.failures.is_empty()
     );
     assert!(empty.to_string().contains("(no orders)"));
-    assert!(report.to_string().contains("KIT-0001"));
+    let text = report.to_string();
+    assert!(text.contains("KIT-0001"), "{text}");
+    assert!(
+        text.contains("EUR 135.77"),
+        "EUR revenue as people read it: {text}"
+    );
+    assert!(text.contains("USD 39.90"), "{text}");
 }
 
 async fn placed_orders_page_through_equal_creation_times_once_each(store: Store) {

@@ -66,8 +66,8 @@ impl CurrencyService for CurrencyApi {
         let from = r
             .from
             .ok_or_else(|| invalid(Invalid::new("from", "is required")))?;
-        let currency =
-            CurrencyCode::parse(&from.currency_code).map_err(|e| invalid(e.within("from")))?;
+        let currency = CurrencyCode::parse(&from.currency_code)
+            .map_err(|e| invalid(Invalid::from(e).within("from")))?;
         let to = CurrencyCode::parse(&r.to_currency_code)
             .map_err(|_| {
                 Invalid::new(

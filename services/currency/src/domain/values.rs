@@ -7,34 +7,12 @@ use rust_decimal::Decimal;
 
 use super::Invalid;
 
-/// An ISO 4217 alphabetic currency code (three uppercase letters). Whether
-/// the service supports it is a question for the [`super::RateTable`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CurrencyCode([u8; 3]);
+/// An ISO 4217 currency code (the chassis type shared by every service).
+pub use emporium_chassis::currency::Currency as CurrencyCode;
 
-impl CurrencyCode {
-    pub fn parse(value: &str) -> Result<Self, Invalid> {
-        match <[u8; 3]>::try_from(value.as_bytes()) {
-            Ok(code) if code.iter().all(u8::is_ascii_uppercase) => Ok(Self(code)),
-            _ => Err(Invalid::new(
-                "currency_code",
-                format!(
-                    "`{}` is not an ISO 4217 code like USD",
-                    value.escape_debug()
-                ),
-            )),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        // Constructed from ASCII uppercase letters only.
-        std::str::from_utf8(&self.0).unwrap_or("XXX")
-    }
-}
-
-impl fmt::Display for CurrencyCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+impl From<emporium_chassis::currency::InvalidCurrency> for Invalid {
+    fn from(e: emporium_chassis::currency::InvalidCurrency) -> Self {
+        Invalid::new("currency_code", e.to_string())
     }
 }
 

@@ -11,57 +11,12 @@ use std::fmt;
 
 use super::Invalid;
 
-/// ISO 4217 currencies whose minor unit has no digits.
-const ZERO_DIGITS: &[&str] = &[
-    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
-    "VUV", "XAF", "XOF", "XPF",
-];
-/// ISO 4217 currencies whose minor unit has three digits.
-const THREE_DIGITS: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
-/// ISO 4217 currencies whose minor unit has four digits.
-const FOUR_DIGITS: &[&str] = &["CLF", "UYW"];
+/// An ISO 4217 currency code (the chassis type shared by every service).
+pub use emporium_chassis::currency::Currency;
 
-/// An ISO 4217 currency code: three uppercase ASCII letters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Currency([u8; 3]);
-
-impl Currency {
-    pub fn parse(code: &str) -> Result<Self, Invalid> {
-        match code.as_bytes() {
-            &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_uppercase) => Ok(Self([a, b, c])),
-            _ => Err(Invalid::new(
-                "currency",
-                format!(
-                    "`{}` is not an ISO 4217 code (three uppercase letters)",
-                    code.escape_debug()
-                ),
-            )),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        // Built only from ASCII letters.
-        std::str::from_utf8(&self.0).unwrap_or("XXX")
-    }
-
-    /// Digits of the minor unit: 2 unless ISO 4217 says otherwise.
-    pub fn minor_digits(&self) -> u32 {
-        let code = self.as_str();
-        if ZERO_DIGITS.contains(&code) {
-            0
-        } else if THREE_DIGITS.contains(&code) {
-            3
-        } else if FOUR_DIGITS.contains(&code) {
-            4
-        } else {
-            2
-        }
-    }
-}
-
-impl fmt::Display for Currency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+impl From<emporium_chassis::currency::InvalidCurrency> for Invalid {
+    fn from(e: emporium_chassis::currency::InvalidCurrency) -> Self {
+        Invalid::new("currency", e.to_string())
     }
 }
 
@@ -87,33 +42,12 @@ impl Money {
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let digits = self.currency.minor_digits();
-        let scale = 10u64.pow(digits);
-        let magnitude = self.minor.unsigned_abs();
-        let (major, minor) = (magnitude / scale, magnitude % scale);
-        write!(f, "{} ", self.currency)?;
-        if self.minor < 0 {
-            f.write_str("-")?;
+        emporium_chassis::currency::Amount {
+            minor: self.minor,
+            currency: self.currency,
         }
-        f.write_str(&grouped(major))?;
-        if digits > 0 {
-            write!(f, ".{minor:0width$}", width = digits as usize)?;
-        }
-        Ok(())
+        .fmt(f)
     }
-}
-
-/// `1234567` → `1,234,567`.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -122,47 +56,12 @@ mod tests {
 
     use super::*;
 
-    fn money(minor: i64, code: &str) -> String {
-        Money::new(minor, Currency::parse(code).unwrap()).to_string()
-    }
-
     #[test]
-    fn two_digit_currencies_show_cents() {
-        assert_eq!(money(4498, "EUR"), "EUR 44.98");
-        assert_eq!(money(500, "USD"), "USD 5.00");
-        assert_eq!(money(7, "GBP"), "GBP 0.07");
-        assert_eq!(money(0, "EUR"), "EUR 0.00");
-        assert_eq!(money(123_456_789, "CHF"), "CHF 1,234,567.89");
-        assert_eq!(money(100_000, "SEK"), "SEK 1,000.00");
-    }
-
-    #[test]
-    fn yen_has_no_minor_digits() {
-        assert_eq!(money(1500, "JPY"), "JPY 1,500");
-        assert_eq!(money(7, "JPY"), "JPY 7");
-        assert_eq!(money(999, "KRW"), "KRW 999");
-    }
-
-    #[test]
-    fn other_exponents_follow_iso_4217() {
-        assert_eq!(money(12_345, "KWD"), "KWD 12.345");
-        assert_eq!(money(5, "BHD"), "BHD 0.005");
-        assert_eq!(money(10_000, "CLF"), "CLF 1.0000");
-    }
-
-    #[test]
-    fn negative_and_extreme_amounts_are_exact() {
-        assert_eq!(money(-250, "EUR"), "EUR -2.50");
-        assert_eq!(money(i64::MAX, "EUR"), "EUR 92,233,720,368,547,758.07");
-        assert_eq!(money(i64::MIN, "JPY"), "JPY -9,223,372,036,854,775,808");
-    }
-
-    #[test]
-    fn currency_codes_are_three_uppercase_letters() {
-        assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
-        for bad in ["", "eur", "EU", "EURO", "E1R", "€€€"] {
-            assert!(Currency::parse(bad).is_err(), "{bad}");
-        }
+    fn amounts_show_as_customers_read_them() {
+        let eur = Currency::parse("EUR").unwrap();
+        assert_eq!(Money::new(123_456, eur).to_string(), "EUR 1,234.56");
+        let jpy = Currency::parse("JPY").unwrap();
+        assert_eq!(Money::new(1500, jpy).to_string(), "JPY 1,500");
     }
 
     #[test]
