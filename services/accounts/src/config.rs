@@ -68,6 +68,10 @@ pub struct PasswordHashing {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
+    /// Most hashes (sign-ups, sign-ins) computed at once; more wait their
+    /// turn (within the caller's deadline). Each holds `memory_kib`, so this
+    /// bounds the memory hashing can take: size it to the memory limit.
+    pub max_concurrent: u32,
 }
 
 impl Default for PasswordHashing {
@@ -76,6 +80,7 @@ impl Default for PasswordHashing {
             memory_kib: 19 * 1024,
             iterations: 2,
             parallelism: 1,
+            max_concurrent: 4,
         }
     }
 }
@@ -170,6 +175,12 @@ impl AccountsConfig {
         }
         crate::password::params(&config.password_hashing)
             .map_err(|e| ConfigError::invalid("accounts.password_hashing", e))?;
+        if !(1..=1024).contains(&config.password_hashing.max_concurrent) {
+            return Err(ConfigError::invalid(
+                "accounts.password_hashing.max_concurrent",
+                "must be between 1 and 1024",
+            ));
+        }
         match (&config.signing_key, &config.signing_key_path) {
             (Some(pem), _) => {
                 emporium_chassis::jwt::SigningKey::from_pem(pem.expose()).map_err(|_| {

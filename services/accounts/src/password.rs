@@ -1,15 +1,19 @@
 //! Password hashing: argon2id with a random salt, kept as a PHC string.
 //!
 //! Hashing is deliberately slow, so it never runs on the async runtime: every
-//! hash and verification goes to `tokio::task::spawn_blocking`. Verifying
+//! hash and verification goes to `tokio::task::spawn_blocking`, at most
+//! `max_concurrent` at once (each holds `memory_kib` of memory; a burst of
+//! sign-ins queues instead of exhausting the memory limit). Verifying
 //! uses the parameters stored in the hash, so raising the cost later keeps
 //! old hashes valid. [`Passwords::verify`] with no stored hash (an unknown
 //! email) checks against a dummy hash of the same cost, so a sign-in takes as
 //! long whether or not the account exists.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use tokio::sync::Semaphore;
 
 use crate::config::PasswordHashing;
 use crate::domain::{Password, PasswordHash};
@@ -21,6 +25,11 @@ pub struct Passwords {
     params: Params,
     /// A hash of a random password with `params`, for unknown accounts.
     dummy: Arc<PasswordHash>,
+    /// One permit per hash allowed to run.
+    permits: Arc<Semaphore>,
+    /// Hashes running now, and the most that ever ran at once.
+    running: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -71,6 +80,23 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| AccountsError::Hashing(format!("hashing task failed: {e}")))
 }
 
+/// Counts one running hash for as long as it lives.
+struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    fn start(running: &Arc<AtomicUsize>, peak: &AtomicUsize) -> Self {
+        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+        peak.fetch_max(now, Ordering::SeqCst);
+        Self(running.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Passwords {
     /// Prepares hashing with `settings`; computes the dummy hash once.
     pub async fn new(settings: &PasswordHashing) -> Result<Self, AccountsError> {
@@ -79,16 +105,46 @@ impl Passwords {
         let dummy_password = uuid::Uuid::new_v4().simple().to_string();
         let for_dummy = params.clone();
         let dummy = blocking(move || hash_blocking(for_dummy, &dummy_password)).await??;
+        let max = usize::try_from(settings.max_concurrent.max(1)).unwrap_or(1);
         Ok(Self {
             params,
             dummy: Arc::new(dummy),
+            permits: Arc::new(Semaphore::new(max)),
+            running: Arc::new(AtomicUsize::new(0)),
+            peak: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// Runs `f` on the blocking pool once a permit is free.
+    async fn limited<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AccountsError> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| AccountsError::Hashing(format!("hashing is shut down: {e}")))?;
+        let (running, peak) = (self.running.clone(), self.peak.clone());
+        blocking(move || {
+            let _permit = permit;
+            let _running = Running::start(&running, &peak);
+            f()
+        })
+        .await
+    }
+
+    /// The most hashes that ever ran at once.
+    pub fn peak_concurrency(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
     }
 
     pub async fn hash(&self, password: &Password) -> Result<PasswordHash, AccountsError> {
         let params = self.params.clone();
         let password = password.clone();
-        blocking(move || hash_blocking(params, password.expose())).await?
+        self.limited(move || hash_blocking(params, password.expose()))
+            .await?
     }
 
     /// Whether `password` matches `stored`; with `None`, a verification that
@@ -101,7 +157,9 @@ impl Passwords {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| (*self.dummy).clone());
         let password = password.to_owned();
-        let matches = blocking(move || verify_blocking(&password, &stored)).await?;
+        let matches = self
+            .limited(move || verify_blocking(&password, &stored))
+            .await?;
         Ok(known && matches)
     }
 }
@@ -148,6 +206,7 @@ mod tests {
             memory_kib: 1024,
             iterations: 1,
             parallelism: 1,
+            max_concurrent: 4,
         };
         let passwords = Passwords::new(&settings).await.unwrap();
         let password = Password::parse("whatever-it-is").unwrap();
@@ -164,6 +223,38 @@ mod tests {
                 .verify("whatever-it-isn't", Some(stored))
                 .await
                 .unwrap()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_more_hashes_run_at_once_than_allowed() {
+        let settings = PasswordHashing {
+            memory_kib: 8 * 1024,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 2,
+        };
+        let passwords = Passwords::new(&settings).await.unwrap();
+        let password = Password::parse("a burst of sign-ups").unwrap();
+        let burst: Vec<_> = (0..12)
+            .map(|i| {
+                let (passwords, password) = (passwords.clone(), password.clone());
+                tokio::spawn(async move {
+                    if i % 2 == 0 {
+                        passwords.hash(&password).await.map(|_| ())
+                    } else {
+                        passwords.verify("nobody", None).await.map(|_| ())
+                    }
+                })
+            })
+            .collect();
+        for task in burst {
+            task.await.unwrap().unwrap();
+        }
+        let peak = passwords.peak_concurrency();
+        assert!(
+            (1..=2).contains(&peak),
+            "at most 2 hashes at once, saw {peak}"
         );
     }
 }
