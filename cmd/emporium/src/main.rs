@@ -340,11 +340,35 @@ fn ensure_data_dir(dir: &Path, default_url: &str, url: &str) -> anyhow::Result<(
     Ok(())
 }
 
+/// What the tools read of a service's settings: only its database (the
+/// rest — signing keys, upstreams — is the running service's business, so
+/// `emporium migrate accounts` needs no signing key).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct StoreSettings {
+    database: emporium_chassis::config::DatabaseConfig,
+}
+
+/// The database URL of `service` as configured (`[<service>.database]`,
+/// `EMPORIUM_<SERVICE>__DATABASE__URL[_FILE]`), by default a SQLite file in
+/// the data directory (created then).
+fn database_url(service: &str, sources: Sources<'_>, dir: &Path) -> anyhow::Result<String> {
+    let (base, default_url) = data_dir_base(dir, service);
+    let settings: StoreSettings =
+        emporium_chassis::config::load(service, base, sources).map_err(BadConfig)?;
+    let url = settings
+        .database
+        .url
+        .map_or_else(|| default_url.clone(), |url| url.expose().to_owned());
+    ensure_data_dir(dir, &default_url, &url)?;
+    Ok(url)
+}
+
 /// Connects to a service's database as configured (data-directory default)
 /// and applies its migrations; returns the store.
 macro_rules! open_store {
-    ($krate:ident, $config:ident, $name:literal, $sources:expr, $dir:expr) => {{
-        let store = connect_store!($krate, $config, $name, $sources, $dir);
+    ($krate:ident, $name:literal, $sources:expr, $dir:expr) => {{
+        let store = connect_store!($krate, $name, $sources, $dir);
         store
             .migrate()
             .await
@@ -356,12 +380,9 @@ macro_rules! open_store {
 /// Connects to a service's database as configured (data-directory default),
 /// without touching its schema.
 macro_rules! connect_store {
-    ($krate:ident, $config:ident, $name:literal, $sources:expr, $dir:expr) => {{
-        let (base, default_url) = data_dir_base($dir, $name);
-        let config = load($krate::$config::load, $sources, base)?;
-        let url = config.database_url();
-        ensure_data_dir($dir, &default_url, url.expose())?;
-        $krate::Store::connect(url.expose(), 2)?
+    ($krate:ident, $name:literal, $sources:expr, $dir:expr) => {{
+        let url = database_url($name, $sources, $dir)?;
+        $krate::Store::connect(&url, 2)?
     }};
 }
 
@@ -380,48 +401,21 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
             let dir = data.data_dir.as_path();
             let wanted = |s| services.is_empty() || services.contains(&s);
             macro_rules! migrate {
-                ($service:expr, $krate:ident, $config:ident, $name:literal) => {
+                ($service:expr, $krate:ident, $name:literal) => {
                     if wanted($service) {
-                        open_store!($krate, $config, $name, sources, dir)
-                            .close()
-                            .await;
+                        open_store!($krate, $name, sources, dir).close().await;
                         eprintln!(concat!($name, ": migrations applied"));
                     }
                 };
             }
-            migrate!(Service::Catalog, emporium_catalog, CatalogConfig, "catalog");
-            migrate!(
-                Service::Accounts,
-                emporium_accounts,
-                AccountsConfig,
-                "accounts"
-            );
-            migrate!(Service::Cart, emporium_cart, CartConfig, "cart");
-            migrate!(
-                Service::Inventory,
-                emporium_inventory,
-                InventoryConfig,
-                "inventory"
-            );
-            migrate!(Service::Payment, emporium_payment, PaymentConfig, "payment");
-            migrate!(
-                Service::Shipping,
-                emporium_shipping,
-                ShippingConfig,
-                "shipping"
-            );
-            migrate!(
-                Service::Checkout,
-                emporium_checkout,
-                CheckoutConfig,
-                "checkout"
-            );
-            migrate!(
-                Service::Notification,
-                emporium_notification,
-                NotificationConfig,
-                "notification"
-            );
+            migrate!(Service::Catalog, emporium_catalog, "catalog");
+            migrate!(Service::Accounts, emporium_accounts, "accounts");
+            migrate!(Service::Cart, emporium_cart, "cart");
+            migrate!(Service::Inventory, emporium_inventory, "inventory");
+            migrate!(Service::Payment, emporium_payment, "payment");
+            migrate!(Service::Shipping, emporium_shipping, "shipping");
+            migrate!(Service::Checkout, emporium_checkout, "checkout");
+            migrate!(Service::Notification, emporium_notification, "notification");
             for s in [Service::Gateway, Service::Currency] {
                 if services.contains(&s) {
                     eprintln!("{s:?}: has no database");
@@ -437,7 +431,6 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let store = open_store!(
                 emporium_catalog,
-                CatalogConfig,
                 "catalog",
                 sources,
                 data.data_dir.as_path()
@@ -460,7 +453,6 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let store = open_store!(
                 emporium_inventory,
-                InventoryConfig,
                 "inventory",
                 sources,
                 data.data_dir.as_path()
@@ -488,7 +480,6 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
                 .context("--since reaches before year -9999")?;
             let store = connect_store!(
                 emporium_checkout,
-                CheckoutConfig,
                 "checkout",
                 sources,
                 data.data_dir.as_path()

@@ -281,6 +281,55 @@ async fn migrate_and_import_work_against_every_backend() {
     }
 }
 
+/// `emporium migrate` on a fresh machine: every service with a database, no
+/// settings needed (only the database section counts; accounts wants no key).
+#[tokio::test]
+async fn migrate_needs_no_settings_and_covers_every_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = emporium(&["migrate", "--data-dir", dir.path().to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for service in [
+        "catalog",
+        "accounts",
+        "cart",
+        "inventory",
+        "payment",
+        "shipping",
+        "checkout",
+        "notification",
+    ] {
+        assert!(
+            stderr.contains(&format!("{service}: migrations applied")),
+            "{service}: {stderr}"
+        );
+        assert!(
+            dir.path().join(format!("{service}.db")).exists(),
+            "{service}"
+        );
+    }
+    // A bad database setting is still a configuration error naming the key.
+    let bad = emporium(&[
+        "migrate",
+        "accounts",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .env("EMPORIUM_ACCOUNTS__DATABASE__MAX_CONNECTIONS", "many")
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(bad.status.code(), Some(64));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("accounts.database.max_connections"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
 /// A real crash: the whole process exits right after the charge is recorded.
 /// Started again on the same data directory, checkout finishes the order:
 /// one charge, stock taken once, cart cleared.
