@@ -340,35 +340,27 @@ fn ensure_data_dir(dir: &Path, default_url: &str, url: &str) -> anyhow::Result<(
     Ok(())
 }
 
-/// What the tools read of a service's settings: only its database (the
-/// rest — signing keys, upstreams — is the running service's business, so
-/// `emporium migrate accounts` needs no signing key).
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-struct StoreSettings {
-    database: emporium_chassis::config::DatabaseConfig,
-}
-
-/// The database URL of `service` as configured (`[<service>.database]`,
+/// The database URL of a service as configured (`[<service>.database]`,
 /// `EMPORIUM_<SERVICE>__DATABASE__URL[_FILE]`), by default a SQLite file in
-/// the data directory (created then).
-fn database_url(service: &str, sources: Sources<'_>, dir: &Path) -> anyhow::Result<String> {
-    let (base, default_url) = data_dir_base(dir, service);
-    let settings: StoreSettings =
-        emporium_chassis::config::load(service, base, sources).map_err(BadConfig)?;
-    let url = settings
-        .database
-        .url
-        .map_or_else(|| default_url.clone(), |url| url.expose().to_owned());
-    ensure_data_dir(dir, &default_url, &url)?;
-    Ok(url)
+/// the data directory (created then). The whole section is read, so a
+/// misspelt key is still an error, but only its shape is checked: what the
+/// running service alone needs (a signing key for accounts) is not asked for.
+macro_rules! database_url {
+    ($krate:ident, $config:ident, $name:literal, $sources:expr, $dir:expr) => {{
+        let (base, default_url) = data_dir_base($dir, $name);
+        let config: $krate::$config =
+            emporium_chassis::config::load($name, base, $sources).map_err(BadConfig)?;
+        let url = config.database_url().expose().to_owned();
+        ensure_data_dir($dir, &default_url, &url)?;
+        url
+    }};
 }
 
 /// Connects to a service's database as configured (data-directory default)
 /// and applies its migrations; returns the store.
 macro_rules! open_store {
-    ($krate:ident, $name:literal, $sources:expr, $dir:expr) => {{
-        let store = connect_store!($krate, $name, $sources, $dir);
+    ($krate:ident, $config:ident, $name:literal, $sources:expr, $dir:expr) => {{
+        let store = connect_store!($krate, $config, $name, $sources, $dir);
         store
             .migrate()
             .await
@@ -380,8 +372,8 @@ macro_rules! open_store {
 /// Connects to a service's database as configured (data-directory default),
 /// without touching its schema.
 macro_rules! connect_store {
-    ($krate:ident, $name:literal, $sources:expr, $dir:expr) => {{
-        let url = database_url($name, $sources, $dir)?;
+    ($krate:ident, $config:ident, $name:literal, $sources:expr, $dir:expr) => {{
+        let url = database_url!($krate, $config, $name, $sources, $dir);
         $krate::Store::connect(&url, 2)?
     }};
 }
@@ -401,21 +393,48 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
             let dir = data.data_dir.as_path();
             let wanted = |s| services.is_empty() || services.contains(&s);
             macro_rules! migrate {
-                ($service:expr, $krate:ident, $name:literal) => {
+                ($service:expr, $krate:ident, $config:ident, $name:literal) => {
                     if wanted($service) {
-                        open_store!($krate, $name, sources, dir).close().await;
+                        open_store!($krate, $config, $name, sources, dir)
+                            .close()
+                            .await;
                         eprintln!(concat!($name, ": migrations applied"));
                     }
                 };
             }
-            migrate!(Service::Catalog, emporium_catalog, "catalog");
-            migrate!(Service::Accounts, emporium_accounts, "accounts");
-            migrate!(Service::Cart, emporium_cart, "cart");
-            migrate!(Service::Inventory, emporium_inventory, "inventory");
-            migrate!(Service::Payment, emporium_payment, "payment");
-            migrate!(Service::Shipping, emporium_shipping, "shipping");
-            migrate!(Service::Checkout, emporium_checkout, "checkout");
-            migrate!(Service::Notification, emporium_notification, "notification");
+            migrate!(Service::Catalog, emporium_catalog, CatalogConfig, "catalog");
+            migrate!(
+                Service::Accounts,
+                emporium_accounts,
+                AccountsConfig,
+                "accounts"
+            );
+            migrate!(Service::Cart, emporium_cart, CartConfig, "cart");
+            migrate!(
+                Service::Inventory,
+                emporium_inventory,
+                InventoryConfig,
+                "inventory"
+            );
+            migrate!(Service::Payment, emporium_payment, PaymentConfig, "payment");
+            migrate!(
+                Service::Shipping,
+                emporium_shipping,
+                ShippingConfig,
+                "shipping"
+            );
+            migrate!(
+                Service::Checkout,
+                emporium_checkout,
+                CheckoutConfig,
+                "checkout"
+            );
+            migrate!(
+                Service::Notification,
+                emporium_notification,
+                NotificationConfig,
+                "notification"
+            );
             for s in [Service::Gateway, Service::Currency] {
                 if services.contains(&s) {
                     eprintln!("{s:?}: has no database");
@@ -431,6 +450,7 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let store = open_store!(
                 emporium_catalog,
+                CatalogConfig,
                 "catalog",
                 sources,
                 data.data_dir.as_path()
@@ -453,6 +473,7 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let store = open_store!(
                 emporium_inventory,
+                InventoryConfig,
                 "inventory",
                 sources,
                 data.data_dir.as_path()
@@ -480,6 +501,7 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
                 .context("--since reaches before year -9999")?;
             let store = connect_store!(
                 emporium_checkout,
+                CheckoutConfig,
                 "checkout",
                 sources,
                 data.data_dir.as_path()

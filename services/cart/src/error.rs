@@ -32,12 +32,10 @@ pub enum CartError {
 
 impl From<sqlx::Error> for CartError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::Io(_)
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_) => Self::Unavailable(e.to_string()),
-            e => Self::Database(e),
+        if emporium_storage::is_unavailable(&e) {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Database(e)
         }
     }
 }
@@ -74,13 +72,7 @@ impl CartError {
 
     /// Whether the same write may succeed if tried again: SQLite was busy.
     pub fn is_transient(&self) -> bool {
-        let Self::Database(sqlx::Error::Database(db)) = self else {
-            return false;
-        };
-        db.code()
-            .as_deref()
-            .and_then(|c| c.parse::<i32>().ok())
-            .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+        matches!(self, Self::Database(e) if emporium_storage::is_busy(e))
     }
 }
 

@@ -26,12 +26,10 @@ pub enum CatalogError {
 
 impl From<sqlx::Error> for CatalogError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::Io(_)
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_) => Self::Unavailable(e),
-            e => Self::Database(e),
+        if emporium_storage::is_unavailable(&e) {
+            Self::Unavailable(e)
+        } else {
+            Self::Database(e)
         }
     }
 }

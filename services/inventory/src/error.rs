@@ -38,12 +38,10 @@ pub enum InventoryError {
 
 impl From<sqlx::Error> for InventoryError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::Io(_)
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_) => Self::Unavailable(e),
-            e => Self::Database(e),
+        if emporium_storage::is_unavailable(&e) {
+            Self::Unavailable(e)
+        } else {
+            Self::Database(e)
         }
     }
 }
@@ -55,7 +53,7 @@ impl InventoryError {
             Self::OutOfStock { .. } | Self::WrongState { .. } => ErrorKind::Conflict,
             Self::ReservationNotFound(_) => ErrorKind::NotFound,
             Self::Contended(_) | Self::Unavailable(_) => ErrorKind::Unavailable,
-            Self::Database(e) if is_busy(e) => ErrorKind::Unavailable,
+            Self::Database(e) if emporium_storage::is_busy(e) => ErrorKind::Unavailable,
             Self::Database(_) | Self::Corrupt(_) | Self::Migrate(_) => ErrorKind::Internal,
         }
     }
@@ -66,24 +64,9 @@ impl InventoryError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Contended(_) => true,
-            Self::Database(e) => is_busy(e),
+            Self::Database(e) => emporium_storage::is_busy(e),
             _ => false,
         }
-    }
-}
-
-/// PostgreSQL 40001/40P01 (five-character SQLSTATEs), or SQLITE_BUSY /
-/// SQLITE_LOCKED with any extended code (SQLite's codes are small numbers).
-fn is_busy(e: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(db) = e else {
-        return false;
-    };
-    match db.code().as_deref() {
-        Some("40001" | "40P01") => true,
-        Some(code) if code.len() < 5 => {
-            code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
-        }
-        _ => false,
     }
 }
 

@@ -24,11 +24,6 @@ macro_rules! backend {
             use crate::error::AccountsError;
             use crate::store::on_unique_violation;
 
-            pub async fn ping(pool: &Pool<$db>) -> Result<(), AccountsError> {
-                sqlx::query("SELECT 1").execute(pool).await?;
-                Ok(())
-            }
-
             /// One statement, so no transaction is needed: the insert
             /// either lands whole or fails on the unique email.
             pub async fn create_user(pool: &Pool<$db>, new: &NewUser) -> Result<(), AccountsError> {

@@ -6,10 +6,9 @@
 //! sees the first's quantity) instead of one failing to upgrade its lock.
 //! A transaction that still finds the database busy is retried a few times.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use emporium_storage::PoolSettings;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::{StoredLine, cart_of};
@@ -51,18 +50,12 @@ impl SqliteCarts {
     /// Opens (creating if missing) the database at `url` (`sqlite://…`);
     /// connections are opened lazily.
     pub fn connect(url: &str, max_connections: u32) -> Result<Self, CartError> {
-        if !url.starts_with("sqlite:") {
-            return Err(domain::Invalid::new("database.url", "must start with sqlite://").into());
-        }
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy_with(options);
+        let settings = PoolSettings {
+            acquire_timeout: Duration::from_secs(5),
+            ..PoolSettings::new(max_connections)
+        };
+        let pool = emporium_storage::sqlite_pool(url, settings)
+            .map_err(|e| domain::Invalid::new(e.key(), e.reason()))?;
         Ok(Self { pool })
     }
 

@@ -7,17 +7,15 @@
 
 mod sql;
 
-use std::str::FromStr;
-use std::time::Duration;
+pub use emporium_storage::Backend;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use emporium_storage::{Db, dispatch};
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Category, CategoryName, CategorySlug, CategorySummary, Currency, Description, ImagePath, Money,
-    NewProduct, Page, Product, ProductId, ProductName, ProductPatch, ProductQuery, Sku,
+    Category, CategoryName, CategorySlug, CategorySummary, Currency, Description, ImagePath,
+    Invalid, Money, NewProduct, Page, Product, ProductId, ProductName, ProductPatch, ProductQuery,
+    Sku,
 };
 use crate::error::CatalogError;
 
@@ -31,30 +29,6 @@ pub struct Store {
     db: Db,
 }
 
-#[derive(Debug, Clone)]
-enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-/// Which database engine a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn of_url(url: &str) -> Option<Self> {
-        let scheme = url.split_once(':')?.0;
-        match scheme {
-            "sqlite" => Some(Self::Sqlite),
-            "postgres" | "postgresql" => Some(Self::Postgres),
-            _ => None,
-        }
-    }
-}
-
 /// What an import changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportReport {
@@ -64,86 +38,41 @@ pub struct ImportReport {
     pub unchanged: usize,
 }
 
-macro_rules! dispatch {
-    ($self:ident, $f:ident ( $($arg:expr),* )) => {
-        match &$self.db {
-            Db::Sqlite(pool) => sql::sqlite::$f(pool, $($arg),*).await,
-            Db::Postgres(pool) => sql::postgres::$f(pool, $($arg),*).await,
-        }
-    };
-}
-
 impl Store {
     /// Connects to `url` (`sqlite://path/to/file.db` or `postgres://…`).
     /// A SQLite file is created if missing. Connections are opened lazily,
     /// so this fails only for a malformed URL; [`Store::ping`] checks reachability.
     pub fn connect(url: &str, max_connections: u32) -> Result<Self, CatalogError> {
-        let acquire = Duration::from_secs(3);
-        let db = match Backend::of_url(url) {
-            Some(Backend::Sqlite) => {
-                let options = SqliteConnectOptions::from_str(url)?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5));
-                Db::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(max_connections)
-                        .acquire_timeout(acquire)
-                        .connect_lazy_with(options),
-                )
-            }
-            Some(Backend::Postgres) => {
-                let options = PgConnectOptions::from_str(url)?.application_name("emporium-catalog");
-                Db::Postgres(
-                    PgPoolOptions::new()
-                        .max_connections(max_connections)
-                        .acquire_timeout(acquire)
-                        .connect_lazy_with(options),
-                )
-            }
-            None => {
-                return Err(CatalogError::Invalid(crate::domain::Invalid::new(
-                    "database.url",
-                    "must start with sqlite:// or postgres://",
-                )));
-            }
-        };
+        let db = Db::connect(url, max_connections, "emporium-catalog")
+            .map_err(|e| Invalid::new(e.key(), e.reason()))?;
         Ok(Self { db })
     }
 
     pub fn backend(&self) -> Backend {
-        match self.db {
-            Db::Sqlite(_) => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
-        }
+        self.db.backend()
     }
 
     /// Applies the embedded migrations that have not run yet.
     pub async fn migrate(&self) -> Result<(), CatalogError> {
-        match &self.db {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
-        }
+        self.db
+            .migrate(&SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS)
+            .await?;
         Ok(())
     }
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), CatalogError> {
-        dispatch!(self, ping())
+        self.db.ping().await?;
+        Ok(())
     }
 
     pub async fn close(&self) {
-        match &self.db {
-            Db::Sqlite(pool) => pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
-        }
+        self.db.close().await;
     }
 
     pub async fn list_products(&self, query: &ProductQuery) -> Result<Page, CatalogError> {
         let size = query.size.get();
-        let mut products = dispatch!(self, list_products(query))?;
+        let mut products = dispatch!(self.db, sql::list_products(query))?;
         let next = if products.len() > size as usize {
             products.truncate(size as usize);
             products
@@ -156,19 +85,19 @@ impl Store {
     }
 
     pub async fn get_product(&self, id: ProductId) -> Result<Product, CatalogError> {
-        dispatch!(self, get_product(id))?.ok_or(CatalogError::ProductNotFound(id))
+        dispatch!(self.db, sql::get_product(id))?.ok_or(CatalogError::ProductNotFound(id))
     }
 
     pub async fn list_categories(&self) -> Result<Vec<CategorySummary>, CatalogError> {
-        dispatch!(self, list_categories())
+        dispatch!(self.db, sql::list_categories())
     }
 
     pub async fn count_products(&self) -> Result<u64, CatalogError> {
-        dispatch!(self, count_products())
+        dispatch!(self.db, sql::count_products())
     }
 
     pub async fn create_product(&self, new: &NewProduct) -> Result<Product, CatalogError> {
-        dispatch!(self, create_product(new))
+        dispatch!(self.db, sql::create_product(new))
     }
 
     pub async fn update_product(
@@ -176,11 +105,11 @@ impl Store {
         id: ProductId,
         patch: &ProductPatch,
     ) -> Result<Product, CatalogError> {
-        dispatch!(self, update_product(id, patch))
+        dispatch!(self.db, sql::update_product(id, patch))
     }
 
     pub async fn delete_product(&self, id: ProductId) -> Result<(), CatalogError> {
-        dispatch!(self, delete_product(id))
+        dispatch!(self.db, sql::delete_product(id))
     }
 
     /// Upserts categories (by slug) and products (by SKU) in one transaction:
@@ -190,7 +119,7 @@ impl Store {
         categories: &[Category],
         products: &[NewProduct],
     ) -> Result<ImportReport, CatalogError> {
-        dispatch!(self, import(categories, products))
+        dispatch!(self.db, sql::import(categories, products))
     }
 }
 
@@ -272,10 +201,9 @@ fn category_summaries(rows: Vec<CategoryRow>) -> Result<Vec<CategorySummary>, Ca
 
 /// A unique-key violation (SKU taken) as a domain error.
 fn on_unique_violation(e: sqlx::Error, sku: &Sku) -> CatalogError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            CatalogError::SkuTaken(sku.clone())
-        }
-        _ => e.into(),
+    if emporium_storage::is_unique_violation(&e) {
+        CatalogError::SkuTaken(sku.clone())
+    } else {
+        e.into()
     }
 }

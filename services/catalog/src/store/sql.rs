@@ -77,11 +77,6 @@ macro_rules! backend {
 
             type Conn = <$db as sqlx::Database>::Connection;
 
-            pub async fn ping(pool: &Pool<$db>) -> Result<(), CatalogError> {
-                sqlx::query("SELECT 1").execute(pool).await?;
-                Ok(())
-            }
-
             pub async fn list_products(pool: &Pool<$db>, q: &ProductQuery) -> Result<Vec<Product>, CatalogError> {
                 let rows: Vec<ProductRow> = sqlx::query_as(LIST_SQL)
                     .bind(q.category.as_ref().map(|c| c.as_str().to_owned()))

@@ -12,16 +12,11 @@
 
 mod sql;
 
-use std::str::FromStr;
-use std::time::Duration;
-
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use emporium_storage::{Db, dispatch};
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Address, Currency, Failure, IdempotencyKey, Money, Order, OrderId, OrderItem, Step,
+    Address, Currency, Failure, IdempotencyKey, Invalid, Money, Order, OrderId, OrderItem, Step,
 };
 use crate::error::CheckoutError;
 
@@ -31,12 +26,6 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
-}
-
-#[derive(Debug, Clone)]
-enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
 }
 
 /// Who drives a saga, and until when (epoch milliseconds).
@@ -73,70 +62,28 @@ pub enum Created {
     Existing(Box<Order>),
 }
 
-macro_rules! dispatch {
-    ($self:ident, $f:ident ( $($arg:expr),* )) => {
-        match &$self.db {
-            Db::Sqlite(pool) => sql::sqlite::$f(pool, $($arg),*).await,
-            Db::Postgres(pool) => sql::postgres::$f(pool, $($arg),*).await,
-        }
-    };
-}
-
 impl Store {
     /// Connects lazily to `sqlite://…` or `postgres://…`.
     pub fn connect(url: &str, max_connections: u32) -> Result<Self, CheckoutError> {
-        let acquire = Duration::from_secs(3);
-        let scheme = url.split_once(':').map(|(s, _)| s);
-        let db = match scheme {
-            Some("sqlite") => Db::Sqlite(
-                SqlitePoolOptions::new()
-                    .max_connections(max_connections)
-                    .acquire_timeout(acquire)
-                    .connect_lazy_with(
-                        SqliteConnectOptions::from_str(url)?
-                            .create_if_missing(true)
-                            .journal_mode(SqliteJournalMode::Wal)
-                            .synchronous(SqliteSynchronous::Normal)
-                            .foreign_keys(true)
-                            .busy_timeout(Duration::from_secs(5)),
-                    ),
-            ),
-            Some("postgres" | "postgresql") => Db::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(max_connections)
-                    .acquire_timeout(acquire)
-                    .connect_lazy_with(
-                        PgConnectOptions::from_str(url)?.application_name("emporium-checkout"),
-                    ),
-            ),
-            _ => {
-                return Err(CheckoutError::Invalid(crate::domain::Invalid::new(
-                    "database.url",
-                    "must start with sqlite:// or postgres://",
-                )));
-            }
-        };
+        let db = Db::connect(url, max_connections, "emporium-checkout")
+            .map_err(|e| Invalid::new(e.key(), e.reason()))?;
         Ok(Self { db })
     }
 
     pub async fn migrate(&self) -> Result<(), CheckoutError> {
-        match &self.db {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
-        }
+        self.db
+            .migrate(&SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS)
+            .await?;
         Ok(())
     }
 
     pub async fn close(&self) {
-        match &self.db {
-            Db::Sqlite(pool) => pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
-        }
+        self.db.close().await;
     }
 
     /// Inserts a new order holding `lease`, unless the user's key is taken.
     pub async fn create(&self, order: &Order, lease: &Lease) -> Result<Created, CheckoutError> {
-        if dispatch!(self, insert_order(order, lease))? {
+        if dispatch!(self.db, sql::insert_order(order, lease))? {
             return Ok(Created::New);
         }
         let existing = self
@@ -149,7 +96,7 @@ impl Store {
     }
 
     pub async fn get(&self, id: OrderId) -> Result<Option<Order>, CheckoutError> {
-        dispatch!(self, get_order(id))
+        dispatch!(self.db, sql::get_order(id))
     }
 
     pub async fn find_by_key(
@@ -157,7 +104,7 @@ impl Store {
         user_id: &str,
         key: &IdempotencyKey,
     ) -> Result<Option<Order>, CheckoutError> {
-        dispatch!(self, find_by_key(user_id, key))
+        dispatch!(self.db, sql::find_by_key(user_id, key))
     }
 
     /// A user's orders, newest first, older than `before` if given.
@@ -167,7 +114,7 @@ impl Store {
         before: Option<OrderId>,
         limit: u32,
     ) -> Result<Vec<Order>, CheckoutError> {
-        dispatch!(self, list_for_user(user_id, before, limit))
+        dispatch!(self.db, sql::list_for_user(user_id, before, limit))
     }
 
     /// Moves `id` from `from` to `to` with `changes`, renewing the lease.
@@ -183,7 +130,7 @@ impl Store {
         if !from.can_become(to) {
             return Err(CheckoutError::IllegalStep { from, to });
         }
-        dispatch!(self, advance(id, from, to, changes, lease))
+        dispatch!(self.db, sql::advance(id, from, to, changes, lease))
     }
 
     /// `Charged` → `Placed` and the outbox record, in one transaction.
@@ -193,7 +140,7 @@ impl Store {
         lease: &Lease,
         event: &OutboxEvent,
     ) -> Result<bool, CheckoutError> {
-        dispatch!(self, place(id, lease, event))
+        dispatch!(self.db, sql::place(id, lease, event))
     }
 
     /// Takes over up to `limit` unfinished sagas whose lease has expired.
@@ -203,7 +150,7 @@ impl Store {
         lease: &Lease,
         limit: u32,
     ) -> Result<Vec<Order>, CheckoutError> {
-        dispatch!(self, claim_stale(now_ms, lease, limit))
+        dispatch!(self.db, sql::claim_stale(now_ms, lease, limit))
     }
 
     /// Outbox rows not yet published (id, envelope JSON, created), oldest first.
@@ -211,16 +158,16 @@ impl Store {
         &self,
         limit: u32,
     ) -> Result<Vec<(String, String, OffsetDateTime)>, CheckoutError> {
-        dispatch!(self, pending_outbox(limit))
+        dispatch!(self.db, sql::pending_outbox(limit))
     }
 
     pub async fn mark_published(&self, ids: &[String]) -> Result<(), CheckoutError> {
-        dispatch!(self, mark_published(ids))
+        dispatch!(self.db, sql::mark_published(ids))
     }
 
     /// Outbox records not yet published, oldest first.
     pub async fn unpublished_events(&self, limit: u32) -> Result<Vec<OutboxEvent>, CheckoutError> {
-        dispatch!(self, unpublished_events(limit))
+        dispatch!(self.db, sql::unpublished_events(limit))
     }
 
     /// Order counts and sums per (currency, status) of the orders created in
@@ -231,8 +178,8 @@ impl Store {
         until: OffsetDateTime,
     ) -> Result<Vec<SalesRow>, CheckoutError> {
         dispatch!(
-            self,
-            sales_by_status(from.to_offset(UTC), until.to_offset(UTC))
+            self.db,
+            sql::sales_by_status(from.to_offset(UTC), until.to_offset(UTC))
         )
     }
 
@@ -242,7 +189,10 @@ impl Store {
         from: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<Vec<(String, i64)>, CheckoutError> {
-        dispatch!(self, failures(from.to_offset(UTC), until.to_offset(UTC)))
+        dispatch!(
+            self.db,
+            sql::failures(from.to_offset(UTC), until.to_offset(UTC))
+        )
     }
 
     /// The next `limit` placed orders created after `after` (creation time,
@@ -254,7 +204,10 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<PlacedLines>, CheckoutError> {
         let after = (after.0.to_offset(UTC), after.1.clone());
-        let rows = dispatch!(self, placed_items(&after, until.to_offset(UTC), limit))?;
+        let rows = dispatch!(
+            self.db,
+            sql::placed_items(&after, until.to_offset(UTC), limit)
+        )?;
         rows.into_iter()
             .map(|(id, currency, items, created_at)| {
                 Ok(PlacedLines {

@@ -20,12 +20,11 @@
 
 mod sql;
 
-use std::str::FromStr;
+pub use emporium_storage::Backend;
+
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use emporium_storage::{Db, PoolSettings, dispatch};
 use time::OffsetDateTime;
 
 use crate::domain::{
@@ -51,39 +50,6 @@ const MAX_SWEEP_BATCHES: usize = 100;
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
-}
-
-#[derive(Debug, Clone)]
-enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-/// Which database engine a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn of_url(url: &str) -> Option<Self> {
-        let scheme = url.split_once(':')?.0;
-        match scheme {
-            "sqlite" => Some(Self::Sqlite),
-            "postgres" | "postgresql" => Some(Self::Postgres),
-            _ => None,
-        }
-    }
-}
-
-macro_rules! dispatch {
-    ($self:ident, $f:ident ( $($arg:expr),* )) => {
-        match &$self.db {
-            Db::Sqlite(pool) => sql::sqlite::$f(pool, $($arg),*).await,
-            Db::Postgres(pool) => sql::postgres::$f(pool, $($arg),*).await,
-        }
-    };
 }
 
 /// Evaluates `$op` (an expression that awaits a store call) again while it
@@ -113,78 +79,46 @@ impl Store {
     /// A SQLite file is created if missing. Connections are opened lazily,
     /// so this fails only for a malformed URL; [`Store::ping`] checks reachability.
     pub fn connect(url: &str, max_connections: u32) -> Result<Self, InventoryError> {
-        let acquire = Duration::from_secs(5);
-        let db = match Backend::of_url(url) {
-            Some(Backend::Sqlite) => {
-                let options = SqliteConnectOptions::from_str(url)?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5));
-                Db::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(max_connections)
-                        .acquire_timeout(acquire)
-                        .connect_lazy_with(options),
-                )
-            }
-            Some(Backend::Postgres) => {
-                let options =
-                    PgConnectOptions::from_str(url)?.application_name("emporium-inventory");
-                Db::Postgres(
-                    PgPoolOptions::new()
-                        .max_connections(max_connections)
-                        .acquire_timeout(acquire)
-                        .connect_lazy_with(options),
-                )
-            }
-            None => {
-                return Err(InventoryError::Invalid(Invalid::new(
-                    "database.url",
-                    "must start with sqlite:// or postgres://",
-                )));
-            }
+        // Inventory waits 5 s for a free connection, the other services 3 s.
+        let pool = PoolSettings {
+            acquire_timeout: Duration::from_secs(5),
+            ..PoolSettings::new(max_connections)
         };
+        let db = Db::connect_with(url, "emporium-inventory", pool)
+            .map_err(|e| Invalid::new(e.key(), e.reason()))?;
         Ok(Self { db })
     }
 
     pub fn backend(&self) -> Backend {
-        match self.db {
-            Db::Sqlite(_) => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
-        }
+        self.db.backend()
     }
 
     /// Applies the embedded migrations that have not run yet.
     pub async fn migrate(&self) -> Result<(), InventoryError> {
-        match &self.db {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
-        }
+        self.db
+            .migrate(&SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS)
+            .await?;
         Ok(())
     }
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), InventoryError> {
-        dispatch!(self, ping())
+        self.db.ping().await?;
+        Ok(())
     }
 
     pub async fn close(&self) {
-        match &self.db {
-            Db::Sqlite(pool) => pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
-        }
+        self.db.close().await;
     }
 
     /// How many SKUs have a stock row (the launcher seeds an empty inventory).
     pub async fn count_skus(&self) -> Result<u64, InventoryError> {
-        dispatch!(self, count_skus())
+        dispatch!(self.db, sql::count_skus())
     }
 
     /// The stock of each SKU, in the order asked (unknown SKUs have 0).
     pub async fn get_stock(&self, skus: &[Sku]) -> Result<Vec<StockLevel>, InventoryError> {
-        dispatch!(self, get_stock(skus))
+        dispatch!(self.db, sql::get_stock(skus))
     }
 
     /// Sets the available units of SKUs (creating them), in one transaction;
@@ -193,7 +127,7 @@ impl Store {
         &self,
         levels: &[(Sku, Available)],
     ) -> Result<Vec<StockLevel>, InventoryError> {
-        retrying!(dispatch!(self, set_stock(levels)))
+        retrying!(dispatch!(self.db, sql::set_stock(levels)))
     }
 
     /// Holds `items` for `order_id` until `now + ttl`, all or nothing.
@@ -211,7 +145,10 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Reservation, InventoryError> {
         let expires_at = now + ttl;
-        retrying!(dispatch!(self, reserve(order_id, items, now, expires_at)))
+        retrying!(dispatch!(
+            self.db,
+            sql::reserve(order_id, items, now, expires_at)
+        ))
     }
 
     /// The order was placed: the held units leave the warehouse. Confirming
@@ -243,11 +180,11 @@ impl Store {
         now: OffsetDateTime,
         decide: fn(ReservationStatus) -> Result<Step, Refusal>,
     ) -> Result<Reservation, InventoryError> {
-        retrying!(dispatch!(self, transition(order_id, now, decide)))
+        retrying!(dispatch!(self.db, sql::transition(order_id, now, decide)))
     }
 
     pub async fn get_reservation(&self, order_id: &OrderId) -> Result<Reservation, InventoryError> {
-        dispatch!(self, get_reservation(order_id))?
+        dispatch!(self.db, sql::get_reservation(order_id))?
             .ok_or_else(|| InventoryError::ReservationNotFound(order_id.clone()))
     }
 
@@ -256,9 +193,9 @@ impl Store {
     pub async fn expire_due(&self, now: OffsetDateTime) -> Result<usize, InventoryError> {
         let mut expired = 0;
         for _ in 0..MAX_SWEEP_BATCHES {
-            let due = dispatch!(self, due(now, SWEEP_BATCH))?;
+            let due = dispatch!(self.db, sql::due(now, SWEEP_BATCH))?;
             for order_id in &due {
-                if retrying!(dispatch!(self, expire(order_id, now)))? {
+                if retrying!(dispatch!(self.db, sql::expire(order_id, now)))? {
                     tracing::info!(order_id = %order_id, "reservation expired; units returned");
                     expired += 1;
                 }

@@ -59,11 +59,6 @@ macro_rules! backend {
 
             type Conn = <$db as sqlx::Database>::Connection;
 
-            pub async fn ping(pool: &Pool<$db>) -> Result<(), InventoryError> {
-                sqlx::query("SELECT 1").execute(pool).await?;
-                Ok(())
-            }
-
             async fn read_reservation(
                 conn: &mut Conn,
                 order_id: &OrderId,

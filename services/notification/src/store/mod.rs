@@ -25,12 +25,9 @@
 
 mod sql;
 
-use std::str::FromStr;
-use std::time::Duration;
+pub use emporium_storage::Backend;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use emporium_storage::{Db, dispatch};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -51,30 +48,6 @@ pub const MAX_ERROR_LEN: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
-}
-
-#[derive(Debug, Clone)]
-enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-/// Which database engine a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn of_url(url: &str) -> Option<Self> {
-        let scheme = url.split_once(':')?.0;
-        match scheme {
-            "sqlite" => Some(Self::Sqlite),
-            "postgres" | "postgresql" => Some(Self::Postgres),
-            _ => None,
-        }
-    }
 }
 
 /// An event handled by a consumer, with everything it causes; written by
@@ -101,88 +74,42 @@ pub enum Recorded {
     AlreadyProcessed,
 }
 
-macro_rules! dispatch {
-    ($self:ident, $f:ident ( $($arg:expr),* )) => {
-        match &$self.db {
-            Db::Sqlite(pool) => sql::sqlite::$f(pool, $($arg),*).await,
-            Db::Postgres(pool) => sql::postgres::$f(pool, $($arg),*).await,
-        }
-    };
-}
-
 impl Store {
     /// Connects to `url` (`sqlite://path/to/file.db` or `postgres://…`).
     /// A SQLite file is created if missing. Connections are opened lazily,
     /// so this fails only for a malformed URL; [`Store::ping`] checks reachability.
     pub fn connect(url: &str, max_connections: u32) -> Result<Self, NotificationError> {
-        let acquire = Duration::from_secs(3);
-        let db = match Backend::of_url(url) {
-            Some(Backend::Sqlite) => {
-                let options = SqliteConnectOptions::from_str(url)?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5));
-                Db::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(max_connections)
-                        .acquire_timeout(acquire)
-                        .connect_lazy_with(options),
-                )
-            }
-            Some(Backend::Postgres) => {
-                let options =
-                    PgConnectOptions::from_str(url)?.application_name("emporium-notification");
-                Db::Postgres(
-                    PgPoolOptions::new()
-                        .max_connections(max_connections)
-                        .acquire_timeout(acquire)
-                        .connect_lazy_with(options),
-                )
-            }
-            None => {
-                return Err(NotificationError::Invalid(Invalid::new(
-                    "database.url",
-                    "must start with sqlite:// or postgres://",
-                )));
-            }
-        };
+        let db = Db::connect(url, max_connections, "emporium-notification")
+            .map_err(|e| Invalid::new(e.key(), e.reason()))?;
         Ok(Self { db })
     }
 
     pub fn backend(&self) -> Backend {
-        match self.db {
-            Db::Sqlite(_) => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
-        }
+        self.db.backend()
     }
 
     /// Applies the embedded migrations that have not run yet.
     pub async fn migrate(&self) -> Result<(), NotificationError> {
-        match &self.db {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
-        }
+        self.db
+            .migrate(&SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS)
+            .await?;
         Ok(())
     }
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), NotificationError> {
-        dispatch!(self, ping())
+        self.db.ping().await?;
+        Ok(())
     }
 
     pub async fn close(&self) {
-        match &self.db {
-            Db::Sqlite(pool) => pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
-        }
+        self.db.close().await;
     }
 
     /// Records a handled event and its effects, unless the event was
     /// recorded before (then nothing is written). One transaction.
     pub async fn record(&self, handled: &Handled<'_>) -> Result<Recorded, NotificationError> {
-        dispatch!(self, record(handled))
+        dispatch!(self.db, sql::record(handled))
     }
 
     /// Whether `consumer` has handled event `event_id`.
@@ -191,7 +118,7 @@ impl Store {
         consumer: &str,
         event_id: Uuid,
     ) -> Result<bool, NotificationError> {
-        dispatch!(self, is_processed(consumer, event_id))
+        dispatch!(self.db, sql::is_processed(consumer, event_id))
     }
 
     /// The contact of an order, if its `order.placed.v1` has been handled.
@@ -199,7 +126,7 @@ impl Store {
         &self,
         order: &OrderId,
     ) -> Result<Option<OrderContact>, NotificationError> {
-        dispatch!(self, contact(order))
+        dispatch!(self.db, sql::contact(order))
     }
 
     /// Up to `limit` pending messages due at `now`, the longest-due first.
@@ -208,7 +135,7 @@ impl Store {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<Message>, NotificationError> {
-        dispatch!(self, due_messages(millis(now), i64::from(limit)))
+        dispatch!(self.db, sql::due_messages(millis(now), i64::from(limit)))
     }
 
     /// Takes a due message for sending until `until`: true when this caller
@@ -220,7 +147,7 @@ impl Store {
         now: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<bool, NotificationError> {
-        dispatch!(self, claim(id, millis(now), millis(until)))
+        dispatch!(self.db, sql::claim(id, millis(now), millis(until)))
     }
 
     /// A pending message was delivered: `sent` at `at`, one more attempt.
@@ -230,7 +157,7 @@ impl Store {
         id: MessageId,
         at: OffsetDateTime,
     ) -> Result<bool, NotificationError> {
-        dispatch!(self, mark_sent(id, at))
+        dispatch!(self.db, sql::mark_sent(id, at))
     }
 
     /// A delivery attempt failed: one more attempt, the reason kept, and the
@@ -242,16 +169,16 @@ impl Store {
         retry_at: OffsetDateTime,
     ) -> Result<bool, NotificationError> {
         let error = bounded(error);
-        dispatch!(self, mark_failed(id, &error, millis(retry_at)))
+        dispatch!(self.db, sql::mark_failed(id, &error, millis(retry_at)))
     }
 
     pub async fn message(&self, id: MessageId) -> Result<Option<Message>, NotificationError> {
-        dispatch!(self, message(id))
+        dispatch!(self.db, sql::message(id))
     }
 
     /// Every message, oldest first (for tests and tooling; unbounded).
     pub async fn messages(&self) -> Result<Vec<Message>, NotificationError> {
-        dispatch!(self, messages())
+        dispatch!(self.db, sql::messages())
     }
 }
 

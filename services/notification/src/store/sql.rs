@@ -77,11 +77,6 @@ macro_rules! backend {
             use crate::error::NotificationError;
             use crate::store::{Handled, Recorded, contact_from_row, message_from_row, millis};
 
-            pub async fn ping(pool: &Pool<$db>) -> Result<(), NotificationError> {
-                sqlx::query("SELECT 1").execute(pool).await?;
-                Ok(())
-            }
-
             pub async fn record(
                 pool: &Pool<$db>,
                 h: &Handled<'_>,

@@ -17,17 +17,14 @@
 
 mod sql;
 
-use std::str::FromStr;
-use std::time::Duration;
+pub use emporium_storage::Backend;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use emporium_storage::{Db, dispatch};
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Amount, Brand, Charge, ChargeId, ChargeState, Currency, Description, IdempotencyKey, KeyPrefix,
-    Last4, NewCharge,
+    Amount, Brand, Charge, ChargeId, ChargeState, Currency, Description, IdempotencyKey, Invalid,
+    KeyPrefix, Last4, NewCharge,
 };
 use crate::error::PaymentError;
 
@@ -41,105 +38,36 @@ pub struct Store {
     db: Db,
 }
 
-#[derive(Debug, Clone)]
-enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-/// Which database engine a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn of_url(url: &str) -> Option<Self> {
-        let scheme = url.split_once(':')?.0;
-        match scheme {
-            "sqlite" => Some(Self::Sqlite),
-            "postgres" | "postgresql" => Some(Self::Postgres),
-            _ => None,
-        }
-    }
-}
-
-macro_rules! dispatch {
-    ($self:ident, $f:ident ( $($arg:expr),* )) => {
-        match &$self.db {
-            Db::Sqlite(pool) => sql::sqlite::$f(pool, $($arg),*).await,
-            Db::Postgres(pool) => sql::postgres::$f(pool, $($arg),*).await,
-        }
-    };
-}
-
 impl Store {
     /// Connects to `url` (`sqlite://path/to/file.db` or `postgres://…`).
     /// A SQLite file is created if missing. Connections are opened lazily,
     /// so this fails only for a malformed URL; [`Store::ping`] checks reachability.
     pub fn connect(url: &str, max_connections: u32) -> Result<Self, PaymentError> {
-        let acquire = Duration::from_secs(3);
-        let db = match Backend::of_url(url) {
-            Some(Backend::Sqlite) => {
-                let options = SqliteConnectOptions::from_str(url)?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5));
-                Db::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(max_connections)
-                        .acquire_timeout(acquire)
-                        .connect_lazy_with(options),
-                )
-            }
-            Some(Backend::Postgres) => {
-                let options = PgConnectOptions::from_str(url)?.application_name("emporium-payment");
-                Db::Postgres(
-                    PgPoolOptions::new()
-                        .max_connections(max_connections)
-                        .acquire_timeout(acquire)
-                        .connect_lazy_with(options),
-                )
-            }
-            None => {
-                return Err(PaymentError::Invalid(crate::domain::Invalid::new(
-                    "database.url",
-                    "must start with sqlite:// or postgres://",
-                )));
-            }
-        };
+        let db = Db::connect(url, max_connections, "emporium-payment")
+            .map_err(|e| Invalid::new(e.key(), e.reason()))?;
         Ok(Self { db })
     }
 
     pub fn backend(&self) -> Backend {
-        match self.db {
-            Db::Sqlite(_) => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
-        }
+        self.db.backend()
     }
 
     /// Applies the embedded migrations that have not run yet.
     pub async fn migrate(&self) -> Result<(), PaymentError> {
-        match &self.db {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
-        }
+        self.db
+            .migrate(&SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS)
+            .await?;
         Ok(())
     }
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), PaymentError> {
-        dispatch!(self, ping())
+        self.db.ping().await?;
+        Ok(())
     }
 
     pub async fn close(&self) {
-        match &self.db {
-            Db::Sqlite(pool) => pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
-        }
+        self.db.close().await;
     }
 
     /// Records `new`, or returns the charge already recorded under its
@@ -147,7 +75,7 @@ impl Store {
     /// currency is [`PaymentError::KeyReused`].
     pub async fn charge(&self, new: &NewCharge) -> Result<Charge, PaymentError> {
         let id = ChargeId::generate();
-        let stored = dispatch!(self, charge(id, new, crate::domain::now()))?;
+        let stored = dispatch!(self.db, sql::charge(id, new, crate::domain::now()))?;
         if stored.amount != new.amount {
             return Err(PaymentError::KeyReused(new.idempotency_key.clone()));
         }
@@ -158,7 +86,7 @@ impl Store {
     /// returns it as it is. A declined charge is
     /// [`PaymentError::NotRefundable`].
     pub async fn refund(&self, id: ChargeId) -> Result<Charge, PaymentError> {
-        let charge = dispatch!(self, refund(id, crate::domain::now()))?
+        let charge = dispatch!(self.db, sql::refund(id, crate::domain::now()))?
             .ok_or(PaymentError::ChargeNotFound(id))?;
         match charge.state.refund() {
             Err(nothing) => Err(PaymentError::NotRefundable {
@@ -174,17 +102,17 @@ impl Store {
     }
 
     pub async fn get_charge(&self, id: ChargeId) -> Result<Charge, PaymentError> {
-        dispatch!(self, get_charge(id))?.ok_or(PaymentError::ChargeNotFound(id))
+        dispatch!(self.db, sql::get_charge(id))?.ok_or(PaymentError::ChargeNotFound(id))
     }
 
     /// Charges whose idempotency key starts with `prefix`, oldest first, at
     /// most [`crate::domain::MAX_LIST`].
     pub async fn list_charges(&self, prefix: &KeyPrefix) -> Result<Vec<Charge>, PaymentError> {
-        dispatch!(self, list_charges(prefix))
+        dispatch!(self.db, sql::list_charges(prefix))
     }
 
     pub async fn count_charges(&self) -> Result<u64, PaymentError> {
-        dispatch!(self, count_charges())
+        dispatch!(self.db, sql::count_charges())
     }
 }
 

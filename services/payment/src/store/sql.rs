@@ -52,11 +52,6 @@ macro_rules! backend {
             use crate::error::PaymentError;
             use crate::store::charge_of;
 
-            pub async fn ping(pool: &Pool<$db>) -> Result<(), PaymentError> {
-                sqlx::query("SELECT 1").execute(pool).await?;
-                Ok(())
-            }
-
             /// The charge stored under `new`'s key: `new` itself (as `id`)
             /// if the key was free, else the earlier one.
             pub async fn charge(

@@ -10,16 +10,14 @@
 
 mod sql;
 
-use std::str::FromStr;
-use std::time::Duration;
+pub use emporium_storage::Backend;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use emporium_storage::{Db, dispatch};
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Address, Item, NewShipment, OrderId, Parcel, Shipment, ShipmentId, ShipmentStatus, TrackingId,
+    Address, Invalid, Item, NewShipment, OrderId, Parcel, Shipment, ShipmentId, ShipmentStatus,
+    TrackingId,
 };
 use crate::error::ShippingError;
 
@@ -54,39 +52,6 @@ pub struct Store {
     db: Db,
 }
 
-#[derive(Debug, Clone)]
-enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-/// Which database engine a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn of_url(url: &str) -> Option<Self> {
-        let scheme = url.split_once(':')?.0;
-        match scheme {
-            "sqlite" => Some(Self::Sqlite),
-            "postgres" | "postgresql" => Some(Self::Postgres),
-            _ => None,
-        }
-    }
-}
-
-macro_rules! dispatch {
-    ($self:ident, $f:ident ( $($arg:expr),* )) => {
-        match &$self.db {
-            Db::Sqlite(pool) => sql::sqlite::$f(pool, $($arg),*).await,
-            Db::Postgres(pool) => sql::postgres::$f(pool, $($arg),*).await,
-        }
-    };
-}
-
 /// How often a new shipment is tried with fresh random ids when the first
 /// collide with existing ones (about 2⁻⁶² per try for tracking ids).
 const CREATE_ATTEMPTS: usize = 3;
@@ -96,68 +61,31 @@ impl Store {
     /// A SQLite file is created if missing. Connections are opened lazily,
     /// so this fails only for a malformed URL; [`Store::ping`] checks reachability.
     pub fn connect(url: &str, max_connections: u32) -> Result<Self, ShippingError> {
-        let acquire = Duration::from_secs(3);
-        let db = match Backend::of_url(url) {
-            Some(Backend::Sqlite) => {
-                let options = SqliteConnectOptions::from_str(url)?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5));
-                Db::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(max_connections)
-                        .acquire_timeout(acquire)
-                        .connect_lazy_with(options),
-                )
-            }
-            Some(Backend::Postgres) => {
-                let options =
-                    PgConnectOptions::from_str(url)?.application_name("emporium-shipping");
-                Db::Postgres(
-                    PgPoolOptions::new()
-                        .max_connections(max_connections)
-                        .acquire_timeout(acquire)
-                        .connect_lazy_with(options),
-                )
-            }
-            None => {
-                return Err(ShippingError::Invalid(crate::domain::Invalid::new(
-                    "database.url",
-                    "must start with sqlite:// or postgres://",
-                )));
-            }
-        };
+        let db = Db::connect(url, max_connections, "emporium-shipping")
+            .map_err(|e| Invalid::new(e.key(), e.reason()))?;
         Ok(Self { db })
     }
 
     pub fn backend(&self) -> Backend {
-        match self.db {
-            Db::Sqlite(_) => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
-        }
+        self.db.backend()
     }
 
     /// Applies the embedded migrations that have not run yet.
     pub async fn migrate(&self) -> Result<(), ShippingError> {
-        match &self.db {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
-        }
+        self.db
+            .migrate(&SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS)
+            .await?;
         Ok(())
     }
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), ShippingError> {
-        dispatch!(self, ping())
+        self.db.ping().await?;
+        Ok(())
     }
 
     pub async fn close(&self) {
-        match &self.db {
-            Db::Sqlite(pool) => pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
-        }
+        self.db.close().await;
     }
 
     /// The order's shipment: created now, or the one created by an earlier
@@ -190,7 +118,9 @@ impl Store {
                 tracking_id: TrackingId::generate(),
                 created_at: crate::domain::now(),
             };
-            if let Some(shipment) = dispatch!(self, create_shipment(new, &candidate, effect))? {
+            if let Some(shipment) =
+                dispatch!(self.db, sql::create_shipment(new, &candidate, effect))?
+            {
                 return Ok(shipment);
             }
         }
@@ -201,13 +131,13 @@ impl Store {
     }
 
     pub async fn get_shipment(&self, id: ShipmentId) -> Result<Shipment, ShippingError> {
-        dispatch!(self, get_shipment(id))?.ok_or_else(|| ShippingError::ShipmentNotFound {
+        dispatch!(self.db, sql::get_shipment(id))?.ok_or_else(|| ShippingError::ShipmentNotFound {
             which: format!("shipment {id}"),
         })
     }
 
     pub async fn get_shipment_of_order(&self, order: &OrderId) -> Result<Shipment, ShippingError> {
-        dispatch!(self, get_shipment_of_order(order))?.ok_or_else(|| {
+        dispatch!(self.db, sql::get_shipment_of_order(order))?.ok_or_else(|| {
             ShippingError::ShipmentNotFound {
                 which: format!("the shipment of order {order}"),
             }
@@ -219,15 +149,15 @@ impl Store {
         &self,
         limit: u32,
     ) -> Result<Vec<(String, String, time::OffsetDateTime)>, ShippingError> {
-        dispatch!(self, pending_outbox(limit))
+        dispatch!(self.db, sql::pending_outbox(limit))
     }
 
     pub async fn mark_published(&self, ids: &[String]) -> Result<(), ShippingError> {
-        dispatch!(self, mark_published(ids))
+        dispatch!(self.db, sql::mark_published(ids))
     }
 
     pub async fn count_shipments(&self) -> Result<u64, ShippingError> {
-        dispatch!(self, count_shipments())
+        dispatch!(self.db, sql::count_shipments())
     }
 }
 

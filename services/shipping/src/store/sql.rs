@@ -60,11 +60,6 @@ macro_rules! backend {
 
             type Conn = <$db as sqlx::Database>::Connection;
 
-            pub async fn ping(pool: &Pool<$db>) -> Result<(), ShippingError> {
-                sqlx::query("SELECT 1").execute(pool).await?;
-                Ok(())
-            }
-
             async fn with_items(
                 conn: &mut Conn,
                 row: Option<ShipmentRow>,
