@@ -5,10 +5,12 @@
 # with BINARY_SOURCE=prebuilt. Prints a Markdown size table at the end (the one in
 # docs/deployment.md).
 #
-# usage: deploy/images/build.sh [--cargo] [--bin-dir DIR] [--check] [IMAGE...]
-#   IMAGE      a folder of deploy/docker/ (default: all of them)
-#   --cargo    first run `cargo build --release --locked -p <package>...`
-#   --bin-dir  where the binaries are (default: target/release)
+# usage: deploy/images/build.sh [--cargo] [--target-dir DIR] [--check] [IMAGE...]
+#   IMAGE         a folder of deploy/docker/ (default: all of them)
+#   --cargo       first build the binaries (`cargo build --locked --profile <profile> -p …`)
+#   --target-dir  cargo's target directory (default: $CARGO_TARGET_DIR, else target/);
+#                 service binaries come from its release/, the tools binary from
+#                 tools/ (profile `tools` in Cargo.toml: built for size)
 #   --check    (root only) mount each built image and let its own ELF interpreter
 #              resolve the binary's libraries inside it: proves the image is complete
 # env: VERSION (default: `git describe --tags`, else 0.1.0), IMAGE_PREFIX (emporium/)
@@ -16,7 +18,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 docker_dir=$repo/deploy/docker
-bin_dir=$repo/target/release
+target_dir=${CARGO_TARGET_DIR:-$repo/target}
 run_cargo=false
 check=false
 images=()
@@ -25,7 +27,7 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --cargo) run_cargo=true ;;
     --check) check=true ;;
-    --bin-dir) bin_dir=$(cd "$2" && pwd); shift ;;
+    --target-dir) target_dir=$(cd "$2" && pwd); shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     -*) echo "build.sh: unknown option $1" >&2; exit 64 ;;
     *) images+=("$1") ;;
@@ -41,6 +43,9 @@ fi
 
 # The image folder names the binary: `emporium` is the launcher, others are services.
 binary_of() { if [[ $1 == emporium ]]; then echo emporium; else echo "emporium-$1"; fi; }
+# ... and the cargo profile it is built with: the tools binary links every
+# service but runs only batch work, so it is built for size.
+profile_of() { if [[ $1 == emporium ]]; then echo tools; else echo release; fi; }
 
 command -v podman >/dev/null || { echo "build.sh: podman not found (apt-get install -y podman)" >&2; exit 69; }
 
@@ -51,9 +56,15 @@ created=$(date -u -d "@${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct
 prefix=${IMAGE_PREFIX:-emporium/}
 
 if $run_cargo; then
-  packages=()
-  for image in "${images[@]}"; do packages+=(-p "$(binary_of "$image")"); done
-  (cd "$repo" && cargo build --release --locked "${packages[@]}")
+  for profile in release tools; do
+    packages=()
+    for image in "${images[@]}"; do
+      [[ $(profile_of "$image") == "$profile" ]] && packages+=(-p "$(binary_of "$image")")
+    done
+    if [[ ${#packages[@]} -gt 0 ]]; then
+      (cd "$repo" && CARGO_TARGET_DIR=$target_dir cargo build --locked --profile "$profile" "${packages[@]}")
+    fi
+  done
 fi
 
 work=$(mktemp -d)
@@ -62,7 +73,7 @@ trap 'rm -rf "$work"' EXIT
 rows=()
 for image in "${images[@]}"; do
   dockerfile=$docker_dir/$image/Dockerfile
-  binary=$bin_dir/$(binary_of "$image")
+  binary=$target_dir/$(profile_of "$image")/$(binary_of "$image")
   [[ -f $dockerfile ]] || { echo "build.sh: no $dockerfile" >&2; exit 66; }
   [[ -x $binary ]] || { echo "build.sh: $binary missing; build it (or pass --cargo)" >&2; exit 66; }
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 DEPLOY = Path(__file__).resolve().parents[1]
+REPO = DEPLOY.parent
 DOCKERFILES = sorted((DEPLOY / "docker").glob("*/Dockerfile"))
 OCI = ["title", "description", "version", "revision", "created", "licenses", "source"]
 
@@ -20,12 +21,21 @@ def test_there_is_a_dockerfile_per_image():
 
 
 def test_each_dockerfile_builds_and_runs_the_binary_its_folder_names():
+    # Services are built with the release profile; the tools binary (Jobs only)
+    # with the size-optimised `tools` profile, which must exist in Cargo.toml and be
+    # what deploy/images/build.sh uses for it too.
+    cargo = (REPO / "Cargo.toml").read_text()
+    assert "[profile.tools]" in cargo
+    build_sh = (REPO / "deploy" / "images" / "build.sh").read_text()
+    assert 'profile_of() { if [[ $1 == emporium ]]; then echo tools; else echo release; fi; }' in build_sh
     for path in DOCKERFILES:
         name = path.parent.name
         binary = "emporium" if name == "emporium" else f"emporium-{name}"
+        profile = "--profile tools" if name == "emporium" else "--release"
+        folder = "tools" if name == "emporium" else "release"
         text = path.read_text()
-        assert f"cargo build --release --locked --target \"$RUST_TARGET\" -p {binary} " in text, f"{name}: does not build {binary}"
-        assert f'release/{binary}"' in text, f"{name}: does not collect {binary}"
+        assert f"cargo build {profile} --locked --target \"$RUST_TARGET\" -p {binary} " in text, f"{name}: does not build {binary} ({profile})"
+        assert f'{folder}/{binary}"' in text, f"{name}: does not collect {binary}"
         assert f'ENTRYPOINT ["/usr/local/bin/{binary}"]' in text, f"{name}: ENTRYPOINT is not {binary}"
         assert (path.parent / "Dockerfile.dockerignore").exists(), f"{name}: no Dockerfile.dockerignore (the context is the repository)"
 
