@@ -284,3 +284,38 @@ async fn postgres_connects_names_itself_and_migrates() -> TestResult {
     admin.close().await;
     outcome
 }
+
+/// Managed PostgreSQL usually insists on TLS: `sslmode=require` (and
+/// `verify-full` with `sslrootcert=`) must work.
+#[tokio::test]
+async fn postgres_sessions_can_require_tls() -> TestResult {
+    let Some(admin_url) = postgres_admin_url() else {
+        return Ok(());
+    };
+    let plain = Db::connect(&admin_url, 1, "emporium-storage-test")?;
+    let Db::Postgres(pool) = &plain else {
+        panic!("{POSTGRES_URL_VAR} is not a postgres:// URL");
+    };
+    let ssl: String = sqlx::query_scalar("SHOW ssl").fetch_one(pool).await?;
+    plain.close().await;
+    if ssl != "on" {
+        eprintln!("SKIPPED (PostgreSQL TLS): the server at {POSTGRES_URL_VAR} has ssl = {ssl}");
+        return Ok(());
+    }
+    let separator = if admin_url.contains('?') { '&' } else { '?' };
+    let db = Db::connect(
+        &format!("{admin_url}{separator}sslmode=require"),
+        1,
+        "emporium-storage-test",
+    )?;
+    let Db::Postgres(pool) = &db else {
+        panic!("a postgres:// URL gave another backend");
+    };
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(pool)
+            .await?;
+    assert!(encrypted, "sslmode=require gave a plain-text session");
+    db.close().await;
+    TestResult::Ok(())
+}
