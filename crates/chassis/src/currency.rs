@@ -29,6 +29,13 @@ pub struct Currency([u8; 3]);
 #[error("`{0}` is not an ISO 4217 code like USD (three uppercase letters)")]
 pub struct InvalidCurrency(String);
 
+impl InvalidCurrency {
+    /// As a problem with the field `field`.
+    pub fn at(&self, field: &str) -> crate::error::Invalid {
+        crate::error::Invalid::new(field, self.to_string())
+    }
+}
+
 impl Currency {
     pub fn parse(code: &str) -> Result<Self, InvalidCurrency> {
         match code.as_bytes() {

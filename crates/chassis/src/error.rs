@@ -325,3 +325,38 @@ mod tests {
         assert_eq!(s.message(), "internal error");
     }
 }
+
+/// A value that broke a rule; `field` names it as the caller sent it
+/// (`products[3].sku`). Every service's domain reports bad input this way;
+/// its error enum wraps it and classifies it as [`ErrorKind::InvalidArgument`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct Invalid {
+    pub field: String,
+    pub reason: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The same problem, reported under a parent field (`items[2].quantity`).
+    pub fn within(self, parent: impl std::fmt::Display) -> Self {
+        Self {
+            field: format!("{parent}.{}", self.field),
+            reason: self.reason,
+        }
+    }
+}
+
+impl From<crate::currency::InvalidCurrency> for Invalid {
+    /// Reported as field `currency`; call sites with another field name
+    /// use [`crate::currency::InvalidCurrency::at`].
+    fn from(e: crate::currency::InvalidCurrency) -> Self {
+        e.at("currency")
+    }
+}

@@ -67,7 +67,7 @@ impl CurrencyService for CurrencyApi {
             .from
             .ok_or_else(|| invalid(Invalid::new("from", "is required")))?;
         let currency = CurrencyCode::parse(&from.currency_code)
-            .map_err(|e| invalid(Invalid::from(e).within("from")))?;
+            .map_err(|e| invalid(e.at("currency_code").within("from")))?;
         let to = CurrencyCode::parse(&r.to_currency_code)
             .map_err(|_| {
                 Invalid::new(

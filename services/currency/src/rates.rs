@@ -70,7 +70,7 @@ pub fn parse(origin: &str, text: &str) -> Result<RateTable, CurrencyError> {
 }
 
 fn table(doc: RatesDocument) -> Result<RateTable, Invalid> {
-    let base = CurrencyCode::parse(&doc.base).map_err(|e| Invalid::from(e).within("base"))?;
+    let base = CurrencyCode::parse(&doc.base).map_err(|e| e.at("currency_code").within("base"))?;
     let date = RatesDate::parse(&doc.date)?;
     let currencies = doc
         .currencies
@@ -79,7 +79,7 @@ fn table(doc: RatesDocument) -> Result<RateTable, Invalid> {
         .map(|(i, c)| {
             let at = format!("currencies[{i}]");
             CurrencyInfo::new(
-                CurrencyCode::parse(&c.code).map_err(|e| Invalid::from(e).within(&at))?,
+                CurrencyCode::parse(&c.code).map_err(|e| e.at("currency_code").within(&at))?,
                 CurrencyName::parse(&c.name).map_err(|e| e.within(&at))?,
                 c.minor_unit_digits,
                 Rate::parse(&c.rate).map_err(|e| e.within(&at))?,

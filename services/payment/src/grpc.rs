@@ -54,8 +54,8 @@ fn invalid(e: Invalid) -> Status {
 
 fn amount(money: Option<&types::Money>) -> Result<Amount, Invalid> {
     let money = money.ok_or_else(|| Invalid::new("amount", "is required"))?;
-    let currency =
-        Currency::parse(&money.currency_code).map_err(|e| Invalid::from(e).within("amount"))?;
+    let currency = Currency::parse(&money.currency_code)
+        .map_err(|e| e.at("currency_code").within("amount"))?;
     Amount::new(money.minor_units, currency).map_err(|e| e.within("amount"))
 }
 

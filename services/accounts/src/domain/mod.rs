@@ -11,22 +11,8 @@ pub use values::{Email, Password, PasswordHash, UserId, UserName};
 
 use time::OffsetDateTime;
 
-/// A value that broke a rule; `field` names it as the caller sent it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Invalid {
-    pub field: String,
-    pub reason: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-}
+/// A value that broke a rule (the chassis type every service shares).
+pub use emporium_chassis::error::Invalid;
 
 /// A user as other services and the user see them (no credentials).
 #[derive(Debug, Clone, PartialEq, Eq)]

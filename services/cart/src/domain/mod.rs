@@ -13,22 +13,8 @@ pub use values::{Currency, Money, Owner, ProductId, ProductName, Quantity};
 /// Most lines (distinct products) one cart may hold.
 pub const MAX_LINES: usize = 50;
 
-/// A value that broke a rule; `field` names it as the caller sent it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Invalid {
-    pub field: String,
-    pub reason: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-}
+/// A value that broke a rule (the chassis type every service shares).
+pub use emporium_chassis::error::Invalid;
 
 /// A change the cart's rules do not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -180,12 +180,6 @@ impl fmt::Display for ProductId {
 /// An ISO 4217 currency code (the chassis type shared by every service).
 pub use emporium_chassis::currency::Currency;
 
-impl From<emporium_chassis::currency::InvalidCurrency> for Invalid {
-    fn from(e: emporium_chassis::currency::InvalidCurrency) -> Self {
-        Invalid::new("currency", e.to_string())
-    }
-}
-
 /// A price: non-negative integer minor units (cents) and a currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Money {

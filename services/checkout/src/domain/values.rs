@@ -2,22 +2,8 @@
 
 use std::fmt;
 
-/// A value that broke a rule; `field` names it as the caller sent it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Invalid {
-    pub field: String,
-    pub reason: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-}
+/// A value that broke a rule (the chassis type every service shares).
+pub use emporium_chassis::error::Invalid;
 
 /// An order id: UUIDv7 (time-ordered), canonical lowercase text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -68,12 +54,6 @@ impl IdempotencyKey {
 
 /// An ISO 4217 currency code (the chassis type shared by every service).
 pub use emporium_chassis::currency::Currency;
-
-impl From<emporium_chassis::currency::InvalidCurrency> for Invalid {
-    fn from(e: emporium_chassis::currency::InvalidCurrency) -> Self {
-        Invalid::new("currency", e.to_string())
-    }
-}
 
 /// Non-negative minor units of a currency; arithmetic is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

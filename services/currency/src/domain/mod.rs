@@ -15,27 +15,5 @@ mod values;
 pub use table::{Conversion, ConvertError, CurrencyInfo, RateTable};
 pub use values::{CurrencyCode, CurrencyName, MAX_MINOR_DIGITS, Money, Rate, RatesDate};
 
-/// A value that broke a rule; `field` names it as the caller sent it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Invalid {
-    pub field: String,
-    pub reason: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-
-    /// The same problem, reported under a parent field (`from.currency_code`).
-    pub fn within(self, parent: impl std::fmt::Display) -> Self {
-        Self {
-            field: format!("{parent}.{}", self.field),
-            reason: self.reason,
-        }
-    }
-}
+/// A value that broke a rule (the chassis type every service shares).
+pub use emporium_chassis::error::Invalid;

@@ -10,12 +10,6 @@ use super::Invalid;
 /// An ISO 4217 currency code (the chassis type shared by every service).
 pub use emporium_chassis::currency::Currency as CurrencyCode;
 
-impl From<emporium_chassis::currency::InvalidCurrency> for Invalid {
-    fn from(e: emporium_chassis::currency::InvalidCurrency) -> Self {
-        Invalid::new("currency_code", e.to_string())
-    }
-}
-
 /// A currency's display name: 1 to 60 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrencyName(String);

@@ -25,30 +25,8 @@ pub use values::{Email, OrderId, Text};
 
 use time::OffsetDateTime;
 
-/// A value that broke a rule; `field` names it as the event carried it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Invalid {
-    pub field: String,
-    pub reason: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-
-    /// The same problem, reported under a parent field (`items[2].quantity`).
-    pub fn within(self, parent: impl std::fmt::Display) -> Self {
-        Self {
-            field: format!("{parent}.{}", self.field),
-            reason: self.reason,
-        }
-    }
-}
+/// A value that broke a rule (the chassis type every service shares).
+pub use emporium_chassis::error::Invalid;
 
 /// The current time at the precision both databases keep (microseconds), so
 /// a value reads back exactly as it was written.

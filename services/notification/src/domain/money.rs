@@ -9,16 +9,8 @@
 
 use std::fmt;
 
-use super::Invalid;
-
 /// An ISO 4217 currency code (the chassis type shared by every service).
 pub use emporium_chassis::currency::Currency;
-
-impl From<emporium_chassis::currency::InvalidCurrency> for Invalid {
-    fn from(e: emporium_chassis::currency::InvalidCurrency) -> Self {
-        Invalid::new("currency", e.to_string())
-    }
-}
 
 /// An amount: integer minor units of a currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,30 +16,8 @@ use time::OffsetDateTime;
 
 pub use card::{Brand, Card, DeclineCode, Last4, Outcome, YearMonth};
 
-/// A value that broke a rule; `field` names it as the caller sent it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Invalid {
-    pub field: String,
-    pub reason: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-
-    /// The same problem, reported under a parent field (`amount.currency_code`).
-    pub fn within(self, parent: impl fmt::Display) -> Self {
-        Self {
-            field: format!("{parent}.{}", self.field),
-            reason: self.reason,
-        }
-    }
-}
+/// A value that broke a rule (the chassis type every service shares).
+pub use emporium_chassis::error::Invalid;
 
 /// A charge id: a UUID (version 7, so ids sort by creation time), written in
 /// its canonical lowercase hyphenated form.
@@ -144,12 +122,6 @@ pub const MAX_LIST: u32 = 100;
 
 /// An ISO 4217 currency code (the chassis type shared by every service).
 pub use emporium_chassis::currency::Currency;
-
-impl From<emporium_chassis::currency::InvalidCurrency> for Invalid {
-    fn from(e: emporium_chassis::currency::InvalidCurrency) -> Self {
-        Invalid::new("currency_code", e.to_string())
-    }
-}
 
 /// An amount to charge: positive integer minor units and a currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

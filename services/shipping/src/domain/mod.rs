@@ -22,30 +22,8 @@ pub use parcel::{
 
 use time::OffsetDateTime;
 
-/// A value that broke a rule; `field` names it as the caller sent it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Invalid {
-    pub field: String,
-    pub reason: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-
-    /// The same problem, reported under a parent field (`items[2].quantity`).
-    pub fn within(self, parent: impl std::fmt::Display) -> Self {
-        Self {
-            field: format!("{parent}.{}", self.field),
-            reason: self.reason,
-        }
-    }
-}
+/// A value that broke a rule (the chassis type every service shares).
+pub use emporium_chassis::error::Invalid;
 
 /// Where a shipment is in its life. Shipments are created by this service;
 /// the later states are set by the carrier integration (not simulated yet).
