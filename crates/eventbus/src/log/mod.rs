@@ -108,17 +108,11 @@ impl LogBus {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
+        let pool = open_pool(2, options.clone())
             .await
             .map_err(|e| Error::sqlx("opening the event log", e))?;
         create_schema(&pool).await?;
-        let state = SqlitePoolOptions::new()
-            .max_connections(3)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.synchronous(SqliteSynchronous::Normal))
+        let state = open_pool(3, options.synchronous(SqliteSynchronous::Normal))
             .await
             .map_err(|e| Error::sqlx("opening the event log", e))?;
         let bus = Self {
@@ -141,6 +135,35 @@ impl LogBus {
     pub async fn close(&self) {
         self.inner.state.close().await;
         self.inner.pool.close().await;
+    }
+}
+
+/// How often opening the file is tried while another handle holds it.
+const OPEN_ATTEMPTS: u32 = 50;
+
+/// A pool on the log file. The first connection switches the file to WAL,
+/// which needs a lock SQLite's busy timeout does not wait for: handles
+/// opening a new file at the same moment (the services of `emporium up`)
+/// are refused with SQLITE_BUSY, so that refusal is retried, briefly and a
+/// bounded number of times (at most about 4.5 s).
+async fn open_pool(
+    max_connections: u32,
+    options: SqliteConnectOptions,
+) -> std::result::Result<SqlitePool, sqlx::Error> {
+    let mut attempt = 0u32;
+    loop {
+        let opened = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await;
+        match opened {
+            Err(e) if emporium_storage::is_busy(&e) && attempt < OPEN_ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt.min(10)))).await;
+            }
+            other => return other,
+        }
     }
 }
 
