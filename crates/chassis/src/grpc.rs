@@ -4,9 +4,12 @@
 //! protocol (`grpc.health.v1`, following the service's [`Health`]) and server
 //! reflection, and wraps every call in [`ObserveLayer`]: trace context from
 //! `traceparent` metadata, a `grpc.request` span, RED metrics, and the
-//! configured fault injection. [`channel`] builds a client channel with the
-//! timeouts and keep-alives every caller should have.
+//! configured fault injection. [`run_service`] is the whole life of a gRPC
+//! service on the [`Ports`] it bound: admin port, readiness, serving and
+//! drain. [`channel`] builds a client channel with the timeouts and
+//! keep-alives every caller should have.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,6 +29,8 @@ use tracing::Instrument;
 use crate::config::{ConfigError, Duration as ConfigDuration};
 use crate::health::State as Life;
 use crate::identity::Identity;
+use crate::lifecycle::{self, Stopped};
+use crate::net::{BindError, bind_named};
 use crate::{Health, Metrics, TraceContext};
 
 /// Deliberate faults, for resilience demos and drain tests. Off by default.
@@ -82,6 +87,107 @@ pub async fn serve(
     router
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
         .await
+}
+
+/// The two listeners of a gRPC service, bound but not yet serving: the
+/// service's own port and its admin port.
+#[derive(Debug)]
+pub struct Ports {
+    grpc: TcpListener,
+    admin: TcpListener,
+    grpc_addr: SocketAddr,
+    admin_addr: SocketAddr,
+}
+
+impl Ports {
+    /// Binds `grpc_addr` and `admin_addr` for `service` (e.g. `"catalog"`;
+    /// port 0 picks a free port). A failure names the setting that chooses
+    /// the address, `EMPORIUM_<SERVICE>__GRPC_ADDR` or `…__ADMIN_ADDR`.
+    pub fn bind(
+        service: &str,
+        grpc_addr: SocketAddr,
+        admin_addr: SocketAddr,
+    ) -> Result<Self, BindError> {
+        let prefix = format!("EMPORIUM_{}", service.to_ascii_uppercase());
+        let grpc = bind_named(
+            &format!("{service} gRPC port"),
+            &format!("{prefix}__GRPC_ADDR"),
+            grpc_addr,
+        )?;
+        let admin = bind_named(
+            &format!("{service} admin port"),
+            &format!("{prefix}__ADMIN_ADDR"),
+            admin_addr,
+        )?;
+        Ok(Self {
+            grpc_addr: grpc.local_addr().unwrap_or(grpc_addr),
+            admin_addr: admin.local_addr().unwrap_or(admin_addr),
+            grpc,
+            admin,
+        })
+    }
+
+    /// The address the gRPC port is bound to (the chosen port when 0 was asked).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The address the admin port is bound to.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+}
+
+/// Everything [`run_service`] needs besides the routes.
+#[derive(Debug)]
+pub struct GrpcService {
+    /// The service's short name (`"catalog"`), for logs.
+    pub name: &'static str,
+    /// See [`ServerParts::service_names`].
+    pub service_names: &'static [&'static str],
+    /// See [`ServerParts::descriptor_set`].
+    pub descriptor_set: &'static [u8],
+    pub ports: Ports,
+    /// The service's registry; a service that registers metrics of its own
+    /// (outbox, consumer lag, reloads) creates it first and passes it here.
+    pub metrics: Arc<Metrics>,
+    pub faults: Faults,
+    pub drain_timeout: Duration,
+}
+
+/// Runs a gRPC service until `shutdown` is cancelled, then drains it: the
+/// admin port and readiness come from [`lifecycle::run`], the server from
+/// [`serve`], both following one new [`Health`].
+pub async fn run_service(
+    service: GrpcService,
+    routes: Routes,
+    shutdown: CancellationToken,
+) -> Result<Stopped, tonic::transport::Error> {
+    let GrpcService {
+        name,
+        service_names,
+        descriptor_set,
+        ports: Ports { grpc, admin, .. },
+        metrics,
+        faults,
+        drain_timeout,
+    } = service;
+    let health = Health::new();
+    let parts = ServerParts {
+        service_names,
+        descriptor_set,
+        health: health.clone(),
+        metrics: metrics.clone(),
+        faults,
+    };
+    let service = lifecycle::Service {
+        name,
+        health,
+        metrics,
+        admin,
+        drain_timeout,
+    };
+    lifecycle::run(service, shutdown, |stop| serve(grpc, routes, parts, stop)).await
 }
 
 /// Keeps the gRPC health status equal to the service's readiness.
@@ -365,5 +471,40 @@ impl<C: Clone> Client<C> {
             f(client, request)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn any_port() -> SocketAddr {
+        "127.0.0.1:0".parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn ports_on_port_zero_are_two_distinct_free_ports() {
+        let ports = Ports::bind("catalog", any_port(), any_port()).unwrap();
+        assert_ne!(ports.grpc_addr().port(), 0);
+        assert_ne!(ports.admin_addr().port(), 0);
+        assert_ne!(ports.grpc_addr(), ports.admin_addr());
+        assert_eq!(ports.grpc_addr(), ports.grpc.local_addr().unwrap());
+        assert_eq!(ports.admin_addr(), ports.admin.local_addr().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_port_in_use_fails_naming_its_setting() {
+        let taken = crate::net::bind(any_port()).unwrap();
+        let addr = taken.local_addr().unwrap();
+
+        let err = Ports::bind("catalog", addr, any_port()).unwrap_err();
+        assert_eq!(err.key, "EMPORIUM_CATALOG__GRPC_ADDR");
+        assert_eq!(err.what, "catalog gRPC port");
+        assert_eq!(err.addr, addr);
+        assert!(err.to_string().contains("EMPORIUM_CATALOG__GRPC_ADDR"));
+
+        let err = Ports::bind("catalog", any_port(), addr).unwrap_err();
+        assert_eq!(err.key, "EMPORIUM_CATALOG__ADMIN_ADDR");
+        assert_eq!(err.what, "catalog admin port");
     }
 }

@@ -36,12 +36,11 @@ pub mod token;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use emporium_chassis::grpc::ServerParts;
+use emporium_chassis::Metrics;
+use emporium_chassis::grpc::{GrpcService, Ports, run_service};
 use emporium_chassis::jwt::SigningKey;
-use emporium_chassis::lifecycle::{self, Stopped};
-use emporium_chassis::net::{BindError, bind_named};
-use emporium_chassis::{Health, Metrics};
-use tokio::net::TcpListener;
+use emporium_chassis::lifecycle::Stopped;
+use emporium_chassis::net::BindError;
 use tokio_util::sync::CancellationToken;
 
 pub use config::AccountsConfig;
@@ -75,8 +74,7 @@ pub struct AccountsServer {
     store: Store,
     passwords: Passwords,
     issuer: Arc<Issuer>,
-    grpc: TcpListener,
-    admin: TcpListener,
+    ports: Ports,
 }
 
 /// The configured key, or the one kept at `signing_key_path` (generated
@@ -116,32 +114,22 @@ impl AccountsServer {
         if config.database.migrate_on_start {
             store.migrate().await?;
         }
-        let grpc = bind_named(
-            "accounts gRPC port",
-            "EMPORIUM_ACCOUNTS__GRPC_ADDR",
-            config.grpc_addr,
-        )?;
-        let admin = bind_named(
-            "accounts admin port",
-            "EMPORIUM_ACCOUNTS__ADMIN_ADDR",
-            config.admin_addr,
-        )?;
+        let ports = Ports::bind("accounts", config.grpc_addr, config.admin_addr)?;
         Ok(Self {
             config,
             store,
             passwords,
             issuer,
-            grpc,
-            admin,
+            ports,
         })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc.local_addr().unwrap_or(self.config.grpc_addr)
+        self.ports.grpc_addr()
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin.local_addr().unwrap_or(self.config.admin_addr)
+        self.ports.admin_addr()
     }
 
     pub fn store(&self) -> &Store {
@@ -164,31 +152,20 @@ impl AccountsServer {
             store,
             passwords,
             issuer,
-            grpc,
-            admin,
+            ports,
         } = self;
-        let health = Health::new();
-        let metrics = Arc::new(Metrics::new("accounts"));
-        let parts = ServerParts {
-            service_names: &[SERVICE_NAME],
-            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
-            health: health.clone(),
-            metrics: metrics.clone(),
-            faults: config.faults.clone(),
-        };
         let api = grpc::AccountsApi::new(store.clone(), passwords, issuer, config.admin_emails());
         let routes = tonic::service::Routes::new(api.into_server());
-        let service = lifecycle::Service {
+        let service = GrpcService {
             name: "accounts",
-            health,
-            metrics,
-            admin,
+            service_names: &[SERVICE_NAME],
+            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
+            ports,
+            metrics: Arc::new(Metrics::new("accounts")),
+            faults: config.faults.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
-        let stopped = lifecycle::run(service, shutdown, |stop| {
-            emporium_chassis::grpc::serve(grpc, routes, parts, stop)
-        })
-        .await;
+        let stopped = run_service(service, routes, shutdown).await;
         store.close().await;
         stopped
     }

@@ -32,12 +32,11 @@ pub mod store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use emporium_chassis::Metrics;
 use emporium_chassis::config::ConfigError;
-use emporium_chassis::grpc::ServerParts;
-use emporium_chassis::lifecycle::{self, Stopped};
-use emporium_chassis::net::{BindError, bind_named};
-use emporium_chassis::{Health, Metrics};
-use tokio::net::TcpListener;
+use emporium_chassis::grpc::{GrpcService, Ports, run_service};
+use emporium_chassis::lifecycle::Stopped;
+use emporium_chassis::net::BindError;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{CartConfig, StoreKind};
@@ -95,8 +94,7 @@ pub struct CartServer {
     config: CartConfig,
     store: CartStore,
     catalog: Catalog,
-    grpc: TcpListener,
-    admin: TcpListener,
+    ports: Ports,
 }
 
 impl CartServer {
@@ -105,31 +103,21 @@ impl CartServer {
     pub async fn build(config: CartConfig) -> Result<Self, StartError> {
         let catalog = Catalog::new(&config.catalog)?;
         let store = open_store(&config).await?;
-        let grpc = bind_named(
-            "cart gRPC port",
-            "EMPORIUM_CART__GRPC_ADDR",
-            config.grpc_addr,
-        )?;
-        let admin = bind_named(
-            "cart admin port",
-            "EMPORIUM_CART__ADMIN_ADDR",
-            config.admin_addr,
-        )?;
+        let ports = Ports::bind("cart", config.grpc_addr, config.admin_addr)?;
         Ok(Self {
             config,
             store,
             catalog,
-            grpc,
-            admin,
+            ports,
         })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc.local_addr().unwrap_or(self.config.grpc_addr)
+        self.ports.grpc_addr()
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin.local_addr().unwrap_or(self.config.admin_addr)
+        self.ports.admin_addr()
     }
 
     pub fn store(&self) -> &CartStore {
@@ -146,31 +134,20 @@ impl CartServer {
             config,
             store,
             catalog,
-            grpc,
-            admin,
+            ports,
         } = self;
-        let health = Health::new();
-        let metrics = Arc::new(Metrics::new("cart"));
-        let parts = ServerParts {
-            service_names: &[SERVICE_NAME],
-            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
-            health: health.clone(),
-            metrics: metrics.clone(),
-            faults: config.faults.clone(),
-        };
         let routes =
             tonic::service::Routes::new(grpc::CartApi::new(store.clone(), catalog).into_server());
-        let service = lifecycle::Service {
+        let service = GrpcService {
             name: "cart",
-            health,
-            metrics,
-            admin,
+            service_names: &[SERVICE_NAME],
+            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
+            ports,
+            metrics: Arc::new(Metrics::new("cart")),
+            faults: config.faults.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
-        let stopped = lifecycle::run(service, shutdown, |stop| {
-            emporium_chassis::grpc::serve(grpc, routes, parts, stop)
-        })
-        .await;
+        let stopped = run_service(service, routes, shutdown).await;
         store.close().await;
         stopped
     }

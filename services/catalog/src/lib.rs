@@ -28,11 +28,10 @@ pub mod store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use emporium_chassis::grpc::ServerParts;
-use emporium_chassis::lifecycle::{self, Stopped};
-use emporium_chassis::net::{BindError, bind_named};
-use emporium_chassis::{Health, Metrics};
-use tokio::net::TcpListener;
+use emporium_chassis::Metrics;
+use emporium_chassis::grpc::{GrpcService, Ports, run_service};
+use emporium_chassis::lifecycle::Stopped;
+use emporium_chassis::net::BindError;
 use tokio_util::sync::CancellationToken;
 
 pub use config::CatalogConfig;
@@ -56,8 +55,7 @@ pub enum StartError {
 pub struct CatalogServer {
     config: CatalogConfig,
     store: Store,
-    grpc: TcpListener,
-    admin: TcpListener,
+    ports: Ports,
 }
 
 impl CatalogServer {
@@ -71,30 +69,20 @@ impl CatalogServer {
         if config.database.migrate_on_start {
             store.migrate().await?;
         }
-        let grpc = bind_named(
-            "catalog gRPC port",
-            "EMPORIUM_CATALOG__GRPC_ADDR",
-            config.grpc_addr,
-        )?;
-        let admin = bind_named(
-            "catalog admin port",
-            "EMPORIUM_CATALOG__ADMIN_ADDR",
-            config.admin_addr,
-        )?;
+        let ports = Ports::bind("catalog", config.grpc_addr, config.admin_addr)?;
         Ok(Self {
             config,
             store,
-            grpc,
-            admin,
+            ports,
         })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc.local_addr().unwrap_or(self.config.grpc_addr)
+        self.ports.grpc_addr()
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin.local_addr().unwrap_or(self.config.admin_addr)
+        self.ports.admin_addr()
     }
 
     pub fn store(&self) -> &Store {
@@ -110,31 +98,20 @@ impl CatalogServer {
         let Self {
             config,
             store,
-            grpc,
-            admin,
+            ports,
         } = self;
-        let health = Health::new();
-        let metrics = Arc::new(Metrics::new("catalog"));
-        let parts = ServerParts {
-            service_names: &[SERVICE_NAME],
-            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
-            health: health.clone(),
-            metrics: metrics.clone(),
-            faults: config.faults.clone(),
-        };
         let routes =
             tonic::service::Routes::new(grpc::CatalogApi::new(store.clone()).into_server());
-        let service = lifecycle::Service {
+        let service = GrpcService {
             name: "catalog",
-            health,
-            metrics,
-            admin,
+            service_names: &[SERVICE_NAME],
+            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
+            ports,
+            metrics: Arc::new(Metrics::new("catalog")),
+            faults: config.faults.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
-        let stopped = lifecycle::run(service, shutdown, |stop| {
-            emporium_chassis::grpc::serve(grpc, routes, parts, stop)
-        })
-        .await;
+        let stopped = run_service(service, routes, shutdown).await;
         store.close().await;
         stopped
     }

@@ -27,12 +27,11 @@ pub mod upstream;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use emporium_chassis::Metrics;
 use emporium_chassis::config::ConfigError;
-use emporium_chassis::grpc::ServerParts;
-use emporium_chassis::lifecycle::{self, Stopped};
-use emporium_chassis::net::{BindError, bind_named};
-use emporium_chassis::{Health, Metrics};
-use tokio::net::TcpListener;
+use emporium_chassis::grpc::{GrpcService, Ports, run_service};
+use emporium_chassis::lifecycle::Stopped;
+use emporium_chassis::net::BindError;
 use tokio_util::sync::CancellationToken;
 
 pub use config::CheckoutConfig;
@@ -56,8 +55,7 @@ pub enum StartError {
 pub struct CheckoutServer {
     config: CheckoutConfig,
     store: Store,
-    grpc: TcpListener,
-    admin: TcpListener,
+    ports: Ports,
 }
 
 impl CheckoutServer {
@@ -69,30 +67,20 @@ impl CheckoutServer {
         if config.database.migrate_on_start {
             store.migrate().await?;
         }
-        let grpc = bind_named(
-            "checkout gRPC port",
-            "EMPORIUM_CHECKOUT__GRPC_ADDR",
-            config.grpc_addr,
-        )?;
-        let admin = bind_named(
-            "checkout admin port",
-            "EMPORIUM_CHECKOUT__ADMIN_ADDR",
-            config.admin_addr,
-        )?;
+        let ports = Ports::bind("checkout", config.grpc_addr, config.admin_addr)?;
         Ok(Self {
             config,
             store,
-            grpc,
-            admin,
+            ports,
         })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc.local_addr().unwrap_or(self.config.grpc_addr)
+        self.ports.grpc_addr()
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin.local_addr().unwrap_or(self.config.admin_addr)
+        self.ports.admin_addr()
     }
 
     pub fn store(&self) -> &Store {
@@ -107,8 +95,7 @@ impl CheckoutServer {
         let Self {
             config,
             store,
-            grpc,
-            admin,
+            ports,
         } = self;
         let upstreams = match upstream::Upstreams::new(&config) {
             Ok(u) => u,
@@ -124,7 +111,6 @@ impl CheckoutServer {
             config.saga.clone(),
         ));
         let recovery = tokio::spawn(Arc::clone(&saga).recover_until(shutdown.clone()));
-        let health = Health::new();
         let metrics = Arc::new(Metrics::new("checkout"));
         // The outbox relay publishes `order.placed.v1`; while the bus is
         // unreachable orders are still placed and their events wait.
@@ -146,26 +132,18 @@ impl CheckoutServer {
                 }
             })
         };
-        let parts = ServerParts {
-            service_names: &[SERVICE_NAME],
-            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
-            health: health.clone(),
-            metrics: metrics.clone(),
-            faults: config.faults.clone(),
-        };
         let routes =
             tonic::service::Routes::new(grpc::CheckoutApi::new(saga, store.clone()).into_server());
-        let service = lifecycle::Service {
+        let service = GrpcService {
             name: "checkout",
-            health,
+            service_names: &[SERVICE_NAME],
+            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
+            ports,
             metrics,
-            admin,
+            faults: config.faults.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
-        let stopped = lifecycle::run(service, shutdown, |stop| {
-            emporium_chassis::grpc::serve(grpc, routes, parts, stop)
-        })
-        .await;
+        let stopped = run_service(service, routes, shutdown).await;
         let _ = recovery.await;
         let _ = relay.await;
         store.close().await;

@@ -41,11 +41,10 @@ pub mod rates;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use emporium_chassis::grpc::ServerParts;
-use emporium_chassis::lifecycle::{self, Stopped};
-use emporium_chassis::net::{BindError, bind_named};
-use emporium_chassis::{Health, Metrics};
-use tokio::net::TcpListener;
+use emporium_chassis::Metrics;
+use emporium_chassis::grpc::{GrpcService, Ports, run_service};
+use emporium_chassis::lifecycle::Stopped;
+use emporium_chassis::net::BindError;
 use tokio_util::sync::CancellationToken;
 
 pub use config::CurrencyConfig;
@@ -74,8 +73,7 @@ pub struct CurrencyServer {
     rates: Rates,
     /// Present when the rates come from a file that is watched for changes.
     file: Option<RatesFile>,
-    grpc: TcpListener,
-    admin: TcpListener,
+    ports: Ports,
 }
 
 impl CurrencyServer {
@@ -89,31 +87,21 @@ impl CurrencyServer {
                 (rates, Some(file))
             }
         };
-        let grpc = bind_named(
-            "currency gRPC port",
-            "EMPORIUM_CURRENCY__GRPC_ADDR",
-            config.grpc_addr,
-        )?;
-        let admin = bind_named(
-            "currency admin port",
-            "EMPORIUM_CURRENCY__ADMIN_ADDR",
-            config.admin_addr,
-        )?;
+        let ports = Ports::bind("currency", config.grpc_addr, config.admin_addr)?;
         Ok(Self {
             config,
             rates,
             file,
-            grpc,
-            admin,
+            ports,
         })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc.local_addr().unwrap_or(self.config.grpc_addr)
+        self.ports.grpc_addr()
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin.local_addr().unwrap_or(self.config.admin_addr)
+        self.ports.admin_addr()
     }
 
     /// The rates in force (they follow reloads once the server runs).
@@ -132,35 +120,25 @@ impl CurrencyServer {
             config,
             rates,
             file,
-            grpc,
-            admin,
+            ports,
         } = self;
-        let health = Health::new();
         let metrics = Arc::new(Metrics::new("currency"));
         let stop_watching = CancellationToken::new();
         let watcher = file.map(|file| {
             file.counters().register(&metrics);
             tokio::spawn(file.watch(config.reload_interval.get(), stop_watching.clone()))
         });
-        let parts = ServerParts {
+        let routes = tonic::service::Routes::new(grpc::CurrencyApi::new(rates).into_server());
+        let service = GrpcService {
+            name: "currency",
             service_names: &[SERVICE_NAME],
             descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
-            health: health.clone(),
-            metrics: metrics.clone(),
-            faults: config.faults.clone(),
-        };
-        let routes = tonic::service::Routes::new(grpc::CurrencyApi::new(rates).into_server());
-        let service = lifecycle::Service {
-            name: "currency",
-            health,
+            ports,
             metrics,
-            admin,
+            faults: config.faults.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
-        let stopped = lifecycle::run(service, shutdown, |stop| {
-            emporium_chassis::grpc::serve(grpc, routes, parts, stop)
-        })
-        .await;
+        let stopped = run_service(service, routes, shutdown).await;
         stop_watching.cancel();
         if let Some(watcher) = watcher {
             let _ = watcher.await;

@@ -36,11 +36,10 @@ pub mod sweeper;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use emporium_chassis::grpc::ServerParts;
-use emporium_chassis::lifecycle::{self, Stopped};
-use emporium_chassis::net::{BindError, bind_named};
-use emporium_chassis::{Health, Metrics};
-use tokio::net::TcpListener;
+use emporium_chassis::Metrics;
+use emporium_chassis::grpc::{GrpcService, Ports, run_service};
+use emporium_chassis::lifecycle::Stopped;
+use emporium_chassis::net::BindError;
 use tokio_util::sync::CancellationToken;
 
 pub use config::InventoryConfig;
@@ -65,8 +64,7 @@ pub enum StartError {
 pub struct InventoryServer {
     config: InventoryConfig,
     store: Store,
-    grpc: TcpListener,
-    admin: TcpListener,
+    ports: Ports,
 }
 
 impl InventoryServer {
@@ -80,30 +78,20 @@ impl InventoryServer {
         if config.database.migrate_on_start {
             store.migrate().await?;
         }
-        let grpc = bind_named(
-            "inventory gRPC port",
-            "EMPORIUM_INVENTORY__GRPC_ADDR",
-            config.grpc_addr,
-        )?;
-        let admin = bind_named(
-            "inventory admin port",
-            "EMPORIUM_INVENTORY__ADMIN_ADDR",
-            config.admin_addr,
-        )?;
+        let ports = Ports::bind("inventory", config.grpc_addr, config.admin_addr)?;
         Ok(Self {
             config,
             store,
-            grpc,
-            admin,
+            ports,
         })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc.local_addr().unwrap_or(self.config.grpc_addr)
+        self.ports.grpc_addr()
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin.local_addr().unwrap_or(self.config.admin_addr)
+        self.ports.admin_addr()
     }
 
     pub fn store(&self) -> &Store {
@@ -119,18 +107,8 @@ impl InventoryServer {
         let Self {
             config,
             store,
-            grpc,
-            admin,
+            ports,
         } = self;
-        let health = Health::new();
-        let metrics = Arc::new(Metrics::new("inventory"));
-        let parts = ServerParts {
-            service_names: &[SERVICE_NAME],
-            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
-            health: health.clone(),
-            metrics: metrics.clone(),
-            faults: config.faults.clone(),
-        };
         let api = grpc::InventoryApi::new(store.clone(), config.reservation_ttl.get());
         let routes = tonic::service::Routes::new(api.into_server());
         let sweep_stop = shutdown.child_token();
@@ -139,17 +117,16 @@ impl InventoryServer {
             config.sweep_interval.get(),
             sweep_stop.clone(),
         ));
-        let service = lifecycle::Service {
+        let service = GrpcService {
             name: "inventory",
-            health,
-            metrics,
-            admin,
+            service_names: &[SERVICE_NAME],
+            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
+            ports,
+            metrics: Arc::new(Metrics::new("inventory")),
+            faults: config.faults.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
-        let stopped = lifecycle::run(service, shutdown, |stop| {
-            emporium_chassis::grpc::serve(grpc, routes, parts, stop)
-        })
-        .await;
+        let stopped = run_service(service, routes, shutdown).await;
         sweep_stop.cancel();
         if let Err(e) = sweeper.await {
             tracing::error!(error = %e, "the reservation sweeper panicked");

@@ -67,11 +67,10 @@ pub mod store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use emporium_chassis::grpc::ServerParts;
-use emporium_chassis::lifecycle::{self, Stopped};
-use emporium_chassis::net::{BindError, bind_named};
-use emporium_chassis::{Health, Metrics};
-use tokio::net::TcpListener;
+use emporium_chassis::Metrics;
+use emporium_chassis::grpc::{GrpcService, Ports, run_service};
+use emporium_chassis::lifecycle::Stopped;
+use emporium_chassis::net::BindError;
 use tokio_util::sync::CancellationToken;
 
 pub use config::PaymentConfig;
@@ -96,8 +95,7 @@ pub enum StartError {
 pub struct PaymentServer {
     config: PaymentConfig,
     store: Store,
-    grpc: TcpListener,
-    admin: TcpListener,
+    ports: Ports,
 }
 
 impl PaymentServer {
@@ -111,30 +109,20 @@ impl PaymentServer {
         if config.database.migrate_on_start {
             store.migrate().await?;
         }
-        let grpc = bind_named(
-            "payment gRPC port",
-            "EMPORIUM_PAYMENT__GRPC_ADDR",
-            config.grpc_addr,
-        )?;
-        let admin = bind_named(
-            "payment admin port",
-            "EMPORIUM_PAYMENT__ADMIN_ADDR",
-            config.admin_addr,
-        )?;
+        let ports = Ports::bind("payment", config.grpc_addr, config.admin_addr)?;
         Ok(Self {
             config,
             store,
-            grpc,
-            admin,
+            ports,
         })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc.local_addr().unwrap_or(self.config.grpc_addr)
+        self.ports.grpc_addr()
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin.local_addr().unwrap_or(self.config.admin_addr)
+        self.ports.admin_addr()
     }
 
     pub fn store(&self) -> &Store {
@@ -150,8 +138,7 @@ impl PaymentServer {
         let Self {
             config,
             store,
-            grpc,
-            admin,
+            ports,
         } = self;
         if config.faults.error_rate.get() > 0.0 {
             tracing::warn!(
@@ -159,28 +146,18 @@ impl PaymentServer {
                 "fault injection is on: some payment calls will fail on purpose"
             );
         }
-        let health = Health::new();
-        let metrics = Arc::new(Metrics::new("payment"));
-        let parts = ServerParts {
-            service_names: &[SERVICE_NAME],
-            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
-            health: health.clone(),
-            metrics: metrics.clone(),
-            faults: config.faults.chassis(),
-        };
         let api = grpc::PaymentApi::new(store.clone(), config.faults.error_rate);
         let routes = tonic::service::Routes::new(api.into_server());
-        let service = lifecycle::Service {
+        let service = GrpcService {
             name: "payment",
-            health,
-            metrics,
-            admin,
+            service_names: &[SERVICE_NAME],
+            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
+            ports,
+            metrics: Arc::new(Metrics::new("payment")),
+            faults: config.faults.chassis(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
-        let stopped = lifecycle::run(service, shutdown, |stop| {
-            emporium_chassis::grpc::serve(grpc, routes, parts, stop)
-        })
-        .await;
+        let stopped = run_service(service, routes, shutdown).await;
         store.close().await;
         stopped
     }

@@ -40,11 +40,10 @@ pub mod store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use emporium_chassis::grpc::ServerParts;
-use emporium_chassis::lifecycle::{self, Stopped};
-use emporium_chassis::net::{BindError, bind_named};
-use emporium_chassis::{Health, Metrics};
-use tokio::net::TcpListener;
+use emporium_chassis::Metrics;
+use emporium_chassis::grpc::{GrpcService, Ports, run_service};
+use emporium_chassis::lifecycle::Stopped;
+use emporium_chassis::net::BindError;
 use tokio_util::sync::CancellationToken;
 
 pub use config::ShippingConfig;
@@ -69,8 +68,7 @@ pub enum StartError {
 pub struct ShippingServer {
     config: ShippingConfig,
     store: Store,
-    grpc: TcpListener,
-    admin: TcpListener,
+    ports: Ports,
 }
 
 impl ShippingServer {
@@ -84,30 +82,20 @@ impl ShippingServer {
         if config.database.migrate_on_start {
             store.migrate().await?;
         }
-        let grpc = bind_named(
-            "shipping gRPC port",
-            "EMPORIUM_SHIPPING__GRPC_ADDR",
-            config.grpc_addr,
-        )?;
-        let admin = bind_named(
-            "shipping admin port",
-            "EMPORIUM_SHIPPING__ADMIN_ADDR",
-            config.admin_addr,
-        )?;
+        let ports = Ports::bind("shipping", config.grpc_addr, config.admin_addr)?;
         Ok(Self {
             config,
             store,
-            grpc,
-            admin,
+            ports,
         })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc.local_addr().unwrap_or(self.config.grpc_addr)
+        self.ports.grpc_addr()
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin.local_addr().unwrap_or(self.config.admin_addr)
+        self.ports.admin_addr()
     }
 
     pub fn store(&self) -> &Store {
@@ -123,10 +111,8 @@ impl ShippingServer {
         let Self {
             config,
             store,
-            grpc,
-            admin,
+            ports,
         } = self;
-        let health = Health::new();
         let metrics = Arc::new(Metrics::new("shipping"));
         // Events: the consumer and the outbox relay run beside the gRPC server
         // and stop with it. While the bus is unreachable the API still serves
@@ -156,26 +142,18 @@ impl ShippingServer {
                 );
             })
         };
-        let parts = ServerParts {
-            service_names: &[SERVICE_NAME],
-            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
-            health: health.clone(),
-            metrics: metrics.clone(),
-            faults: config.faults.clone(),
-        };
         let routes =
             tonic::service::Routes::new(grpc::ShippingApi::new(store.clone()).into_server());
-        let service = lifecycle::Service {
+        let service = GrpcService {
             name: "shipping",
-            health,
+            service_names: &[SERVICE_NAME],
+            descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
+            ports,
             metrics,
-            admin,
+            faults: config.faults.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
-        let stopped = lifecycle::run(service, shutdown, |stop| {
-            emporium_chassis::grpc::serve(grpc, routes, parts, stop)
-        })
-        .await;
+        let stopped = run_service(service, routes, shutdown).await;
         background.cancel();
         let _ = events_task.await;
         store.close().await;
