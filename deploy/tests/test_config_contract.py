@@ -150,7 +150,10 @@ def test_cart_keeps_carts_in_redis_from_a_secret(overlay: Overlay):
     ref = overlay.mounted_file(w, c, env["EMPORIUM_CART__REDIS__URL_FILE"])
     assert ref and ref[0] == "Secret" and ref[1].startswith("cart-redis"), f"REDIS__URL_FILE is {ref}"
     url = overlay.read_file_value(w, c, env["EMPORIUM_CART__REDIS__URL_FILE"])
-    assert urlsplit(url).scheme == "redis", f"{url}: redis:// only (the image's client has no TLS for rediss://)"
+    assert urlsplit(url).scheme in ("redis", "rediss"), f"{url}: redis:// or rediss:// (TLS)"
+    if "EMPORIUM_CART__REDIS__CA_CERT_FILE" in env:
+        assert urlsplit(url).scheme == "rediss", "a Redis CA certificate is only used over TLS"
+        assert overlay.mounted_file(w, c, env["EMPORIUM_CART__REDIS__CA_CERT_FILE"]), "CA_CERT_FILE is not mounted"
     assert w.labels.get("emporium.io/redis-client") == "true"
     assert not any(k.startswith("EMPORIUM_CART__DATABASE__") for k in env), "cart has no database in the cluster"
 

@@ -24,8 +24,13 @@ pub const REDIS_URL_VAR: &str = "EMPORIUM_TEST_REDIS_URL";
 pub enum CartBackend<'a> {
     /// A SQLite file (from [`TestDb::new`] with [`crate::Backend::Sqlite`]).
     Sqlite(&'a TestDb),
-    /// A Redis server, with keys under `key_prefix`.
-    Redis { url: String, key_prefix: String },
+    /// A Redis server, with keys under `key_prefix`; over TLS (`rediss://`)
+    /// trusting `ca_cert` (PEM) when given.
+    Redis {
+        url: String,
+        key_prefix: String,
+        ca_cert: Option<String>,
+    },
 }
 
 impl<'a> From<&'a TestDb> for CartBackend<'a> {
@@ -41,6 +46,18 @@ impl CartBackend<'_> {
         Some(Self::Redis {
             url: test_redis_url()?,
             key_prefix: unique_key_prefix(),
+            ca_cert: None,
+        })
+    }
+
+    /// Redis over TLS at [`REDIS_TLS_URL_VAR`], trusting the CA in
+    /// [`REDIS_TLS_CA_FILE_VAR`], or `None` (with a message) when not set.
+    pub fn redis_tls() -> Option<Self> {
+        let (url, ca_cert) = test_redis_tls()?;
+        Some(Self::Redis {
+            url,
+            key_prefix: unique_key_prefix(),
+            ca_cert: Some(ca_cert),
         })
     }
 }
@@ -52,6 +69,27 @@ pub fn test_redis_url() -> Option<String> {
         eprintln!("SKIPPED (Redis): set {REDIS_URL_VAR} to run this test against Redis");
     }
     url
+}
+
+/// The variables naming a Redis server that speaks TLS only, and the PEM file
+/// of the CA that signed its certificate (`.ci/run` starts one on port 6380).
+pub const REDIS_TLS_URL_VAR: &str = "EMPORIUM_TEST_REDIS_TLS_URL";
+pub const REDIS_TLS_CA_FILE_VAR: &str = "EMPORIUM_TEST_REDIS_TLS_CA_FILE";
+
+/// The `rediss://` URL and the CA certificate (PEM) for TLS tests, or `None`
+/// after printing that the test is skipped.
+pub fn test_redis_tls() -> Option<(String, String)> {
+    let var = |name| std::env::var(name).ok().filter(|s: &String| !s.is_empty());
+    let (Some(url), Some(ca_file)) = (var(REDIS_TLS_URL_VAR), var(REDIS_TLS_CA_FILE_VAR)) else {
+        eprintln!(
+            "SKIPPED (Redis over TLS): set {REDIS_TLS_URL_VAR} and {REDIS_TLS_CA_FILE_VAR} \
+             to run this test against Redis over TLS"
+        );
+        return None;
+    };
+    let ca_cert = std::fs::read_to_string(&ca_file)
+        .unwrap_or_else(|e| panic!("{REDIS_TLS_CA_FILE_VAR}={ca_file}: {e}"));
+    Some((url, ca_cert))
 }
 
 /// A key prefix no other test uses: `test:cart:<uuid>:`.
@@ -84,10 +122,15 @@ pub async fn spawn_cart_with<'a>(
             config.store = StoreKind::Sqlite;
             config.database.url = Some(Secret::new(db.url()));
         }
-        CartBackend::Redis { url, key_prefix } => {
+        CartBackend::Redis {
+            url,
+            key_prefix,
+            ca_cert,
+        } => {
             config.store = StoreKind::Redis;
             config.redis.url = Some(Secret::new(url));
             config.redis.key_prefix = key_prefix;
+            config.redis.ca_cert = ca_cert;
             // Test carts outlive their test by ten minutes at most.
             config.redis.ttl = emporium_chassis::config::Duration::from_secs(600);
         }

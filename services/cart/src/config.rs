@@ -44,8 +44,13 @@ pub struct CartConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://[:password@]host:port[/db]`; a secret (`EMPORIUM_CART__REDIS__URL[_FILE]`).
+    /// `redis://[:password@]host:port[/db]`, or `rediss://…` for TLS; a
+    /// secret (`EMPORIUM_CART__REDIS__URL[_FILE]`).
     pub url: Option<Secret>,
+    /// With a `rediss://` URL: the CA certificates (PEM) to verify the server
+    /// with instead of the system's roots, for a private CA; usually read from
+    /// a mounted file (`EMPORIUM_CART__REDIS__CA_CERT_FILE`).
+    pub ca_cert: Option<String>,
     /// Prefix of every cart key (`cart:<user_id>`).
     pub key_prefix: String,
     /// A cart untouched for this long disappears.
@@ -56,6 +61,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         Self {
             url: None,
+            ca_cert: None,
             key_prefix: "cart:".into(),
             ttl: Duration::from_secs(30 * 24 * 3600),
         }
@@ -79,6 +85,17 @@ impl Default for CartConfig {
 
 /// The database the SQLite store uses when none is configured.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://cart.db";
+
+/// Why `ca_cert` cannot go with `url`, if it cannot.
+fn check_ca_cert(url: &Secret, ca_cert: &str) -> Result<(), &'static str> {
+    if !url.expose().starts_with("rediss://") {
+        Err("is only used with a rediss:// url")
+    } else if !ca_cert.contains("-----BEGIN CERTIFICATE-----") {
+        Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+    } else {
+        Ok(())
+    }
+}
 
 impl CartConfig {
     /// Loads and validates the configuration.
@@ -132,7 +149,13 @@ impl CartConfig {
                         "must start with redis:// or rediss://",
                     ));
                 }
-                Some(_) => {}
+                Some(url) => {
+                    if let Some(ca) = &config.redis.ca_cert
+                        && let Err(reason) = check_ca_cert(url, ca)
+                    {
+                        return Err(ConfigError::invalid("cart.redis.ca_cert", reason));
+                    }
+                }
             }
         }
         Ok(config)
@@ -196,6 +219,38 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("cart.redis.url"), "{err}");
+    }
+
+    #[test]
+    fn a_ca_certificate_goes_with_a_tls_url_only_and_is_read_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let path = dir.path().join("ca.crt");
+        std::fs::write(&path, pem).unwrap();
+        let path = path.to_str().unwrap();
+        let c = load(&[
+            ("EMPORIUM_CART__STORE", "redis"),
+            ("EMPORIUM_CART__REDIS__URL", "rediss://cache:6380/0"),
+            ("EMPORIUM_CART__REDIS__CA_CERT_FILE", path),
+        ])
+        .unwrap();
+        assert_eq!(c.redis.ca_cert.as_deref(), Some(pem.trim_end()));
+        for (url, ca, why) in [
+            ("redis://cache:6379/0", pem, "rediss://"),
+            ("rediss://cache:6380/0", "not a certificate", "PEM"),
+        ] {
+            let err = load(&[
+                ("EMPORIUM_CART__STORE", "redis"),
+                ("EMPORIUM_CART__REDIS__URL", url),
+                ("EMPORIUM_CART__REDIS__CA_CERT", ca),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("cart.redis.ca_cert") && err.contains(why),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub async fn open_store(config: &CartConfig) -> Result<CartStore, CartError> {
                 domain::Invalid::new("redis.url", "is required when store is \"redis\"")
             })?;
             CartStore::Redis(RedisCarts::connect(
-                url.expose(),
+                store::redis_client(url.expose(), config.redis.ca_cert.as_deref())?,
                 &config.redis.key_prefix,
                 config.redis.ttl.get(),
             )?)

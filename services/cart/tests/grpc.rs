@@ -1,7 +1,7 @@
 //! The cart's gRPC API over a real socket, with a real catalog behind it:
 //! identity, product checks, bounds, and what happens when the catalog is
-//! gone. Runs on the SQLite store, and on Redis too when
-//! `EMPORIUM_TEST_REDIS_URL` is set.
+//! gone. Runs on the SQLite store, on Redis too when `EMPORIUM_TEST_REDIS_URL`
+//! is set, and on Redis over TLS when `EMPORIUM_TEST_REDIS_TLS_URL` is.
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
@@ -27,15 +27,22 @@ struct Setup {
     products: Vec<catalog_pb::Product>,
 }
 
-async fn setup(redis: bool) -> Option<Setup> {
+#[derive(Debug, Clone, Copy)]
+enum Store {
+    Sqlite,
+    Redis,
+    RedisTls,
+}
+
+async fn setup(store: Store) -> Option<Setup> {
     let catalog_db = TestDb::new(Backend::Sqlite).await.unwrap().unwrap();
     seed_catalog(&catalog_db, SEED_CATALOG).await.unwrap();
     let catalog = spawn_catalog(&catalog_db).await.unwrap();
     let cart_db = TestDb::new(Backend::Sqlite).await.unwrap().unwrap();
-    let backend = if redis {
-        CartBackend::redis()?
-    } else {
-        CartBackend::Sqlite(&cart_db)
+    let backend = match store {
+        Store::Sqlite => CartBackend::Sqlite(&cart_db),
+        Store::Redis => CartBackend::redis()?,
+        Store::RedisTls => CartBackend::redis_tls()?,
     };
     let cart = spawn_cart(backend, &catalog.base_url()).await.unwrap();
     let client = CartServiceClient::connect(cart.base_url()).await.unwrap();
@@ -68,8 +75,8 @@ fn add(product_id: &str, quantity: u32) -> pb::AddItemRequest {
     }
 }
 
-async fn adding_products_stores_their_catalog_name_and_price(redis: bool) {
-    let Some(setup) = setup(redis).await else {
+async fn adding_products_stores_their_catalog_name_and_price(store: Store) {
+    let Some(setup) = setup(store).await else {
         return;
     };
     let (mut client, products) = (setup.client.clone(), setup.products.clone());
@@ -158,8 +165,8 @@ async fn adding_products_stores_their_catalog_name_and_price(redis: bool) {
     assert!(cleared.items.is_empty());
 }
 
-async fn bad_requests_are_refused_with_the_documented_codes(redis: bool) {
-    let Some(setup) = setup(redis).await else {
+async fn bad_requests_are_refused_with_the_documented_codes(store: Store) {
+    let Some(setup) = setup(store).await else {
         return;
     };
     let (mut client, products) = (setup.client.clone(), setup.products.clone());
@@ -249,8 +256,8 @@ async fn bad_requests_are_refused_with_the_documented_codes(redis: bool) {
     assert_eq!(cart.items[0].quantity, 60, "a refused add changes nothing");
 }
 
-async fn a_missing_catalog_makes_adds_unavailable(redis: bool) {
-    let Some(setup) = setup(redis).await else {
+async fn a_missing_catalog_makes_adds_unavailable(store: Store) {
+    let Some(setup) = setup(store).await else {
         return;
     };
     let (mut client, products, catalog) = (setup.client, setup.products, setup.catalog);
@@ -289,10 +296,13 @@ async fn a_missing_catalog_makes_adds_unavailable(redis: bool) {
 macro_rules! for_each_store {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
-            $(#[tokio::test] async fn $test() { super::$test(false).await })*
+            $(#[tokio::test] async fn $test() { super::$test(super::Store::Sqlite).await })*
         }
         mod redis {
-            $(#[tokio::test] async fn $test() { super::$test(true).await })*
+            $(#[tokio::test] async fn $test() { super::$test(super::Store::Redis).await })*
+        }
+        mod redis_tls {
+            $(#[tokio::test] async fn $test() { super::$test(super::Store::RedisTls).await })*
         }
     };
 }

@@ -1,5 +1,6 @@
-//! The cart's storage contract, run against the embedded SQLite store always
-//! and against Redis when `EMPORIUM_TEST_REDIS_URL` is set: the same test
+//! The cart's storage contract, run against the embedded SQLite store always,
+//! against Redis when `EMPORIUM_TEST_REDIS_URL` is set and against Redis over
+//! TLS when `EMPORIUM_TEST_REDIS_TLS_URL` and `…_CA_FILE` are: the same test
 //! functions, one instance per store. Every test uses fresh owners (and, on
 //! Redis, its own key prefix), so tests run in parallel and nothing global
 //! is flushed.
@@ -13,7 +14,7 @@ use emporium_cart::CartError;
 use emporium_cart::domain::{
     Currency, Line, MAX_LINES, Money, Owner, ProductId, ProductName, Quantity, Refused,
 };
-use emporium_cart::store::{CartStore, RedisCarts, SqliteCarts};
+use emporium_cart::store::{CartStore, RedisCarts, SqliteCarts, redis_client};
 use emporium_testkit::{Backend, TestDb};
 
 /// Short, so whatever a crashed test leaves in Redis goes away soon.
@@ -23,6 +24,8 @@ const TTL: Duration = Duration::from_secs(600);
 enum Kind {
     Sqlite,
     Redis,
+    /// Redis over TLS (`rediss://`), its certificate signed by a private CA.
+    RedisTls,
 }
 
 /// Runs `test` on a fresh store of `kind`; skips (with a message) when Redis
@@ -38,30 +41,38 @@ where
             let store = CartStore::Sqlite(SqliteCarts::connect(db.url(), 8).unwrap());
             (store, Some(db), None)
         }
-        Kind::Redis => {
-            let Some(url) = emporium_testkit::cart::test_redis_url() else {
-                return;
+        Kind::Redis | Kind::RedisTls => {
+            let client = match kind {
+                Kind::RedisTls => {
+                    let Some((url, ca_cert)) = emporium_testkit::cart::test_redis_tls() else {
+                        return;
+                    };
+                    redis_client(&url, Some(&ca_cert)).unwrap()
+                }
+                _ => {
+                    let Some(url) = emporium_testkit::cart::test_redis_url() else {
+                        return;
+                    };
+                    redis_client(&url, None).unwrap()
+                }
             };
             let prefix = emporium_testkit::cart::unique_key_prefix();
-            let store = CartStore::Redis(RedisCarts::connect(&url, &prefix, TTL).unwrap());
-            (store, None, Some((url, prefix)))
+            let store =
+                CartStore::Redis(RedisCarts::connect(client.clone(), &prefix, TTL).unwrap());
+            (store, None, Some((client, prefix)))
         }
     };
     store.migrate().await.unwrap();
     test(store.clone()).await;
     store.close().await;
-    if let Some((url, prefix)) = redis {
-        delete_keys(&url, &prefix).await;
+    if let Some((client, prefix)) = redis {
+        delete_keys(&client, &prefix).await;
     }
 }
 
 /// Deletes this test's keys (and only those: they share its unique prefix).
-async fn delete_keys(url: &str, prefix: &str) {
-    let mut connection = ::redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+async fn delete_keys(client: &::redis::Client, prefix: &str) {
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = ::redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
         .query_async(&mut connection)
@@ -85,6 +96,10 @@ macro_rules! for_each_store {
         mod redis {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
               async fn $test() { super::with_store(super::Kind::Redis, super::$test).await })*
+        }
+        mod redis_tls {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+              async fn $test() { super::with_store(super::Kind::RedisTls, super::$test).await })*
         }
     };
 }
@@ -310,7 +325,8 @@ async fn redis_carts_live_under_their_prefix_and_expire_after_the_ttl() {
         return;
     };
     let prefix = emporium_testkit::cart::unique_key_prefix();
-    let carts = RedisCarts::connect(&url, &prefix, Duration::from_secs(3600)).unwrap();
+    let client = redis_client(&url, None).unwrap();
+    let carts = RedisCarts::connect(client, &prefix, Duration::from_secs(3600)).unwrap();
     let me = owner();
     carts.add(&me, &line(product(), 1)).await.unwrap();
     let key = carts.key_of(&me);
@@ -333,4 +349,33 @@ async fn redis_carts_live_under_their_prefix_and_expire_after_the_ttl() {
         .await
         .unwrap();
     assert_eq!(exists, 0, "an empty cart leaves no key behind");
+}
+
+#[tokio::test]
+async fn redis_over_tls_verifies_the_server_certificate() {
+    let Some((url, ca_cert)) = emporium_testkit::cart::test_redis_tls() else {
+        return;
+    };
+    let me = owner();
+    // Trusting its CA, the store works; the system's roots do not know that
+    // CA, so the same server is refused, and plain text is not spoken at all.
+    let trusted = RedisCarts::connect(redis_client(&url, Some(&ca_cert)).unwrap(), "t:", TTL);
+    assert!(trusted.unwrap().get(&me).await.unwrap().lines.is_empty());
+    let untrusted = RedisCarts::connect(redis_client(&url, None).unwrap(), "t:", TTL).unwrap();
+    let err = untrusted.get(&me).await.unwrap_err();
+    assert!(matches!(err, CartError::Unavailable(_)), "{err:?}");
+    let plain = url.replacen("rediss://", "redis://", 1);
+    let plain = RedisCarts::connect(redis_client(&plain, None).unwrap(), "t:", TTL).unwrap();
+    assert!(plain.get(&me).await.is_err());
+}
+
+#[test]
+fn a_ca_certificate_is_checked_before_dialling() {
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let err = redis_client("redis://127.0.0.1:1", Some(pem)).unwrap_err();
+    assert!(err.to_string().contains("rediss://"), "{err}");
+    let err = redis_client("rediss://127.0.0.1:1", Some("junk")).unwrap_err();
+    assert!(err.to_string().contains("redis.ca_cert"), "{err}");
+    let err = redis_client("http://127.0.0.1:1", None).unwrap_err();
+    assert!(err.to_string().contains("redis.url"), "{err}");
 }

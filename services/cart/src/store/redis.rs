@@ -12,11 +12,12 @@
 
 use std::time::Duration;
 
+use redis::IntoConnectionInfo;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
 use super::{StoredLine, cart_of, corrupt};
-use crate::domain::{Cart, Line, MAX_LINES, Owner, ProductId, Quantity, Refused};
+use crate::domain::{Cart, Invalid, Line, MAX_LINES, Owner, ProductId, Quantity, Refused};
 use crate::error::CartError;
 
 /// `KEYS[1]`: the cart. `ARGV`: mode (`add`, `set`, `remove`, `clear`),
@@ -75,6 +76,32 @@ struct Tail<'a> {
     currency: &'a str,
 }
 
+/// A client for `url`: `redis://…` in plain text, or `rediss://…` over TLS
+/// (rustls), verifying the server against the system's roots, or only
+/// against `ca_cert` (PEM: the CA certificates to trust) when given — a
+/// private CA, as managed and in-cluster Redis servers often use. Nothing is
+/// dialled yet.
+pub fn redis_client(url: &str, ca_cert: Option<&str>) -> Result<redis::Client, CartError> {
+    let invalid_url =
+        |e: redis::RedisError| CartError::from(Invalid::new("redis.url", e.to_string()));
+    let Some(ca_cert) = ca_cert else {
+        return redis::Client::open(url).map_err(invalid_url);
+    };
+    let invalid_ca = |reason: String| CartError::from(Invalid::new("redis.ca_cert", reason));
+    if !url.starts_with("rediss://") {
+        return Err(invalid_ca("is only used with a rediss:// url".into()));
+    }
+    if !ca_cert.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(invalid_ca("holds no PEM certificate".into()));
+    }
+    let info = url.into_connection_info().map_err(invalid_url)?;
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(ca_cert.as_bytes().to_vec()),
+    };
+    redis::Client::build_with_tls(info, certificates).map_err(|e| invalid_ca(e.to_string()))
+}
+
 /// Carts in Redis; cheap to clone (one multiplexed, self-reconnecting connection).
 #[derive(Clone)]
 pub struct RedisCarts {
@@ -93,12 +120,14 @@ impl std::fmt::Debug for RedisCarts {
 }
 
 impl RedisCarts {
-    /// Prepares a connection to `url` (`redis://…` or `rediss://…`); it is
+    /// Prepares a connection through `client` (see [`redis_client`]); it is
     /// opened on first use and reopened after failures. Commands time out
     /// after two seconds, so a dead Redis makes calls fail, not hang.
-    pub fn connect(url: &str, key_prefix: &str, ttl: Duration) -> Result<Self, CartError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| crate::domain::Invalid::new("redis.url", e.to_string()))?;
+    pub fn connect(
+        client: redis::Client,
+        key_prefix: &str,
+        ttl: Duration,
+    ) -> Result<Self, CartError> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(2)))
