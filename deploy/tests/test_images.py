@@ -77,3 +77,14 @@ def test_every_image_the_manifests_run_has_a_dockerfile(overlays):
                 m = re.search(r"(?:^|/)emporium/([a-z0-9-]+):", c["image"])
                 if m:
                     assert m[1] in images, f"{w.id}: {c['image']} has no deploy/docker/{m[1]}/Dockerfile"
+
+
+def test_the_documented_sizes_cover_every_image_and_meet_the_target():
+    # docs/deployment.md holds the table deploy/images/build.sh printed: one row
+    # per Dockerfile, each image below the 30 MB aim.
+    doc = (REPO / "docs" / "deployment.md").read_text()
+    table = doc.split("<!-- SIZES:", 1)[1].split("<!-- /SIZES -->", 1)[0]
+    rows = re.findall(r"^\| emporium/([a-z-]+) \| [^|]+ \| ([0-9.]+) MB \| ([0-9.]+) MB \|$", table, flags=re.M)
+    assert sorted(name for name, _, _ in rows) == sorted(p.parent.name for p in DOCKERFILES)
+    for name, image, binary in rows:
+        assert float(binary) < float(image) < 30.0, f"{name}: {image} MB"
