@@ -25,6 +25,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use emporium_chassis::config::{ConfigError, EXIT_BAD_CONFIG, Env, ProcessEnv, Sources, Table};
+use emporium_chassis::error::describe;
 use tokio_util::sync::CancellationToken;
 
 /// The seed catalog shipped with the repository (`data/catalog.json`).
@@ -201,11 +202,11 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli, &env)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<BadConfig>() => {
-            eprintln!("emporium: {e:#}");
+            eprintln!("emporium: {}", describe(e.as_ref()));
             ExitCode::from(EXIT_BAD_CONFIG as u8)
         }
         Err(e) => {
-            eprintln!("emporium: {e:#}");
+            eprintln!("emporium: {}", describe(e.as_ref()));
             ExitCode::FAILURE
         }
     }

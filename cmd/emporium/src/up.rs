@@ -307,7 +307,8 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
         let result = joined.context("a service task panicked").and_then(|r| r);
         if let Err(e) = result {
             // One service failing brings the others down: a half-running store is worse.
-            tracing::error!(error = %format!("{e:#}"), "service failed; stopping the others");
+            let error = emporium_chassis::error::describe(e.as_ref());
+            tracing::error!(%error, "service failed; stopping the others");
             shutdown.cancel();
             first_error.get_or_insert(e);
         }

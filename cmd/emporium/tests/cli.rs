@@ -330,6 +330,29 @@ async fn migrate_needs_no_settings_and_covers_every_database() {
     );
 }
 
+/// A database that cannot be opened fails the command with one line that
+/// names the cause once, though several layers of the error chain repeat it.
+#[tokio::test]
+async fn a_database_that_cannot_be_opened_is_reported_once() {
+    let out = emporium(&["migrate", "catalog"])
+        .env(
+            "EMPORIUM_CATALOG__DATABASE__URL",
+            "sqlite:///nonexistent/emporium/catalog.db",
+        )
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("emporium: catalog"), "{stderr}");
+    assert_eq!(
+        last.matches("unable to open database file").count(),
+        1,
+        "{last}"
+    );
+}
+
 /// A real crash: the whole process exits right after the charge is recorded.
 /// Started again on the same data directory, checkout finishes the order:
 /// one charge, stock taken once, cart cleared.

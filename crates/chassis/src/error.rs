@@ -269,9 +269,48 @@ impl IntoResponse for Problem {
     }
 }
 
+/// `error` and its causes as one line, `a: b: c`, leaving out a cause whose
+/// text is already there: many errors print their source in their own
+/// message (`#[error("database error: {0}")]`), and the plain chain would say
+/// it twice.
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = e.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("the database is unreachable: {0}")]
+        Repeats(#[source] std::io::Error),
+        #[error("migration 0003 failed")]
+        Hides(#[source] std::io::Error),
+    }
+
+    #[test]
+    fn describe_says_each_cause_once() {
+        let io = || std::io::Error::other("connection refused");
+        assert_eq!(
+            describe(&Outer::Repeats(io())),
+            "the database is unreachable: connection refused"
+        );
+        assert_eq!(
+            describe(&Outer::Hides(io())),
+            "migration 0003 failed: connection refused"
+        );
+    }
 
     #[test]
     fn service_kinds_round_trip_through_grpc_codes() {

@@ -208,6 +208,7 @@ where
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let e = crate::error::describe(e.as_ref());
             tracing::error!(error = %e, "service failed");
             eprintln!("emporium-{name}: {e}");
             ExitCode::FAILURE
