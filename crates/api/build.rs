@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read when the script runs, not baked in when it is compiled: a target
+    // directory shared by two checkouts reuses the compiled script.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").ok_or("CARGO_MANIFEST_DIR unset")?;
+    let root = PathBuf::from(manifest_dir).join("../../proto");
     let files = [
         "emporium/types/v1/types.proto",
         "emporium/catalog/v1/catalog.proto",
