@@ -162,14 +162,34 @@ impl Db {
     }
 
     /// Applies the migrations of this backend that have not run yet.
+    ///
+    /// The pool keeps retrying a server that refuses connections until its
+    /// acquire timeout and then only says `PoolTimedOut`; a migration (a Job,
+    /// a start-up) then tries one connection of its own, so the error says
+    /// why (`Connection refused`) instead.
     pub async fn migrate(
         &self,
         sqlite: &Migrator,
         postgres: &Migrator,
     ) -> Result<(), MigrateError> {
-        match self {
+        let result = match self {
             Self::Sqlite(pool) => sqlite.run(pool).await,
             Self::Postgres(pool) => postgres.run(pool).await,
+        };
+        match result {
+            Err(MigrateError::Execute(sqlx::Error::PoolTimedOut)) => {
+                Err(MigrateError::Execute(self.why_no_connection().await))
+            }
+            other => other,
+        }
+    }
+
+    /// After the pool timed out: the error of one direct connection attempt,
+    /// or `PoolTimedOut` if it succeeds (or hangs as long as the pool waited).
+    async fn why_no_connection(&self) -> sqlx::Error {
+        match self {
+            Self::Sqlite(pool) => connect_error(pool).await,
+            Self::Postgres(pool) => connect_error(pool).await,
         }
     }
 
@@ -187,6 +207,17 @@ impl Db {
             Self::Sqlite(pool) => pool.close().await,
             Self::Postgres(pool) => pool.close().await,
         }
+    }
+}
+
+/// Why `pool` cannot open a connection: one attempt outside it, bounded by
+/// its acquire timeout.
+async fn connect_error<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> sqlx::Error {
+    use sqlx::ConnectOptions;
+    let options = pool.connect_options();
+    match tokio::time::timeout(pool.options().get_acquire_timeout(), options.connect()).await {
+        Ok(Err(e)) => e,
+        Ok(Ok(_)) | Err(_) => sqlx::Error::PoolTimedOut,
     }
 }
 

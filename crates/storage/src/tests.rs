@@ -126,6 +126,33 @@ async fn a_sqlite_file_gets_the_shared_settings() -> TestResult {
     Ok(())
 }
 
+/// A server that refuses connections makes the pool wait out its acquire
+/// timeout and say only `PoolTimedOut`; a migration says why instead.
+#[tokio::test]
+async fn a_migration_against_a_refusing_server_says_connection_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let migrator = notes_migrator(dir.path()).await?;
+    let pool = PoolSettings {
+        acquire_timeout: Duration::from_millis(300),
+        ..PoolSettings::new(1)
+    };
+    // Port 1 on loopback: nothing listens there, so the kernel refuses at once.
+    let db = Db::connect_with(
+        "postgres://emporium@127.0.0.1:1/none",
+        "emporium-test",
+        pool,
+    )?;
+    let Err(e) = db.migrate(&migrator, &migrator).await else {
+        panic!("migrated a database that cannot be reached");
+    };
+    let MigrateError::Execute(cause) = &e else {
+        panic!("not an execution error: {e}");
+    };
+    assert!(is_unavailable(cause), "{e}");
+    assert!(e.to_string().contains("refused"), "{e}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn the_acquire_timeout_can_be_changed() -> TestResult {
     let dir = tempfile::tempdir()?;
