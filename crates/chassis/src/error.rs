@@ -270,18 +270,20 @@ impl IntoResponse for Problem {
 }
 
 /// `error` and its causes as one line, `a: b: c`, leaving out a cause whose
-/// text is already there: many errors print their source in their own
-/// message (`#[error("database error: {0}")]`), and the plain chain would say
-/// it twice.
+/// text ends its effect's message: many errors print their source in their
+/// own message (`#[error("database error: {0}")]`), and the plain chain
+/// would say it twice.
 pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
+    let mut effect = text.clone();
     let mut cause = error.source();
     while let Some(e) = cause {
         let part = e.to_string();
-        if !text.contains(&part) {
+        if !effect.ends_with(&part) {
             text.push_str(": ");
             text.push_str(&part);
         }
+        effect = part;
         cause = e.source();
     }
     text
@@ -297,6 +299,8 @@ mod tests {
         Repeats(#[source] std::io::Error),
         #[error("migration 0003 failed")]
         Hides(#[source] std::io::Error),
+        #[error("the request timed out after 3 s")]
+        Mentions(#[source] std::io::Error),
     }
 
     #[test]
@@ -309,6 +313,11 @@ mod tests {
         assert_eq!(
             describe(&Outer::Hides(io())),
             "migration 0003 failed: connection refused"
+        );
+        // A cause whose words merely occur in its effect is still said.
+        assert_eq!(
+            describe(&Outer::Mentions(std::io::Error::other("timed out"))),
+            "the request timed out after 3 s: timed out"
         );
     }
 

@@ -364,6 +364,7 @@ async fn redis_over_tls_verifies_the_server_certificate() {
     let untrusted = RedisCarts::connect(redis_client(&url, None).unwrap(), "t:", TTL).unwrap();
     let err = untrusted.get(&me).await.unwrap_err();
     assert!(matches!(err, CartError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains("certificate"), "{err}");
     let plain = url.replacen("rediss://", "redis://", 1);
     let plain = RedisCarts::connect(redis_client(&plain, None).unwrap(), "t:", TTL).unwrap();
     assert!(plain.get(&me).await.is_err());
