@@ -86,17 +86,6 @@ impl Default for CartConfig {
 /// The database the SQLite store uses when none is configured.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://cart.db";
 
-/// Why `ca_cert` cannot go with `url`, if it cannot.
-fn check_ca_cert(url: &Secret, ca_cert: &str) -> Result<(), &'static str> {
-    if !url.expose().starts_with("rediss://") {
-        Err("is only used with a rediss:// url")
-    } else if !ca_cert.contains("-----BEGIN CERTIFICATE-----") {
-        Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
-    } else {
-        Ok(())
-    }
-}
-
 impl CartConfig {
     /// Loads and validates the configuration.
     pub fn load(
@@ -151,7 +140,7 @@ impl CartConfig {
                 }
                 Some(url) => {
                     if let Some(ca) = &config.redis.ca_cert
-                        && let Err(reason) = check_ca_cert(url, ca)
+                        && let Some(reason) = crate::store::ca_cert_problem(url.expose(), ca)
                     {
                         return Err(ConfigError::invalid("cart.redis.ca_cert", reason));
                     }

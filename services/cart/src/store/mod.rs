@@ -14,7 +14,7 @@ mod sqlite;
 use crate::domain::{Cart, Currency, Line, Money, Owner, ProductId, ProductName, Quantity};
 use crate::error::CartError;
 
-pub use self::redis::{RedisCarts, redis_client};
+pub use self::redis::{RedisCarts, ca_cert_problem, redis_client};
 pub use self::sqlite::SqliteCarts;
 
 /// The cart store this service was configured with; cheap to clone.

@@ -88,11 +88,8 @@ pub fn redis_client(url: &str, ca_cert: Option<&str>) -> Result<redis::Client, C
         return redis::Client::open(url).map_err(invalid_url);
     };
     let invalid_ca = |reason: String| CartError::from(Invalid::new("redis.ca_cert", reason));
-    if !url.starts_with("rediss://") {
-        return Err(invalid_ca("is only used with a rediss:// url".into()));
-    }
-    if !ca_cert.contains("-----BEGIN CERTIFICATE-----") {
-        return Err(invalid_ca("holds no PEM certificate".into()));
+    if let Some(reason) = ca_cert_problem(url, ca_cert) {
+        return Err(invalid_ca(reason.into()));
     }
     let info = url.into_connection_info().map_err(invalid_url)?;
     let certificates = redis::TlsCertificates {
@@ -100,6 +97,18 @@ pub fn redis_client(url: &str, ca_cert: Option<&str>) -> Result<redis::Client, C
         root_cert: Some(ca_cert.as_bytes().to_vec()),
     };
     redis::Client::build_with_tls(info, certificates).map_err(|e| invalid_ca(e.to_string()))
+}
+
+/// Why `ca_cert` cannot be used to verify the server at `url`, if it cannot:
+/// checked when the configuration loads and again when a client is built.
+pub fn ca_cert_problem(url: &str, ca_cert: &str) -> Option<&'static str> {
+    if !url.starts_with("rediss://") {
+        Some("is only used with a rediss:// url")
+    } else if !ca_cert.contains("-----BEGIN CERTIFICATE-----") {
+        Some("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+    } else {
+        None
+    }
 }
 
 /// Carts in Redis; cheap to clone (one multiplexed, self-reconnecting connection).
