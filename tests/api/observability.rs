@@ -107,3 +107,52 @@ async fn catalog_answers_the_grpc_health_protocol() {
         .unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
 }
+
+/// The names a reflection client of `version` sees on the catalog's port.
+macro_rules! listed_services {
+    ($version:ident, $channel:expr) => {{
+        use tonic_reflection::pb::$version::ServerReflectionRequest;
+        use tonic_reflection::pb::$version::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut client = ServerReflectionClient::new($channel);
+        let mut answers = client
+            .server_reflection_info(futures_util::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.message().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+            panic!("not a service list: {answer:?}");
+        };
+        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        names
+    }};
+}
+
+#[tokio::test]
+async fn reflection_lists_only_what_the_port_serves_in_v1_and_v1alpha() {
+    let store = spawn_store().await;
+    let channel = tonic::transport::Endpoint::from_shared(store.catalog.base_url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let expected = [
+        "emporium.catalog.v1.CatalogService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+    ];
+    assert_eq!(listed_services!(v1, channel.clone()), expected);
+    let expected_alpha = [
+        "emporium.catalog.v1.CatalogService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ];
+    assert_eq!(listed_services!(v1alpha, channel), expected_alpha);
+}

@@ -60,3 +60,143 @@ async fn a_catalog_slower_than_the_deadline_is_a_504() {
         "https://emporium.example/problems/deadline-exceeded"
     );
 }
+
+/// Sum of the `grpc_server_requests_total` series of `method` on a service's
+/// admin port.
+async fn served(service: &emporium_testkit::Running, method: &str) -> f64 {
+    let text = reqwest::get(service.admin_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("grpc_server_requests_total{") && l.contains(method))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// `n` GETs of `path`, eight at a time; the statuses seen.
+async fn reads(gateway: &emporium_testkit::Running, path: &str, n: usize) -> Vec<u16> {
+    let http = reqwest::Client::new();
+    let url = gateway.url(path);
+    let tasks = (0..8).map(|_| {
+        let (http, url) = (http.clone(), url.clone());
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..n / 8 {
+                let response = http.get(&url).send().await.unwrap();
+                statuses.push(response.status().as_u16());
+            }
+            statuses
+        })
+    });
+    let mut all = Vec::new();
+    for task in tasks.collect::<Vec<_>>() {
+        all.extend(task.await.unwrap());
+    }
+    all
+}
+
+/// Two catalog replicas on 127.0.0.2 and 127.0.0.3 behind the name
+/// `catalog.test`, one database; the port is picked by the first.
+async fn two_catalogs(db: &TestDb) -> (u16, emporium_testkit::Running, emporium_testkit::Running) {
+    for _ in 0..20 {
+        let a = emporium_testkit::spawn_catalog_on(db, "127.0.0.2:0".parse().unwrap())
+            .await
+            .unwrap();
+        let port = a.addr.port();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 3], port));
+        if let Ok(b) = emporium_testkit::spawn_catalog_on(db, addr).await {
+            return (port, a, b);
+        }
+        a.stop().await.unwrap();
+    }
+    panic!("no port free on both addresses");
+}
+
+const LIST_CATEGORIES: &str = "/emporium.catalog.v1.CatalogService/ListCategories";
+
+#[tokio::test]
+async fn two_catalogs_behind_one_name_share_the_reads_and_losing_one_fails_none() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap().unwrap();
+    emporium_testkit::seed_catalog(&db, emporium_testkit::SEED_CATALOG)
+        .await
+        .unwrap();
+    let (port, a, b) = two_catalogs(&db).await;
+    let names = emporium_chassis::client::StaticResolver::new();
+    names.set(
+        "catalog.test",
+        [[127, 0, 0, 2].into(), [127, 0, 0, 3].into()],
+    );
+    let gateway = emporium_testkit::spawn_gateway_resolving(
+        &format!("http://catalog.test:{port}"),
+        emporium_chassis::client::Resolver::new(names),
+        emporium_testkit::table(&[]),
+    )
+    .await
+    .unwrap();
+
+    let statuses = reads(&gateway, "/api/v1/categories", 400).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let (on_a, on_b) = (
+        served(&a, LIST_CATEGORIES).await,
+        served(&b, LIST_CATEGORIES).await,
+    );
+    assert_eq!(on_a + on_b, 400.0);
+    for n in [on_a, on_b] {
+        assert!((100.0..=300.0).contains(&n), "split {on_a}/{on_b}");
+    }
+
+    // One replica goes away while reads go on: none of them fails.
+    let traffic = tokio::spawn({
+        let url = gateway.url("/api/v1/categories");
+        async move {
+            let http = reqwest::Client::new();
+            let mut statuses = Vec::new();
+            for _ in 0..200 {
+                statuses.push(http.get(&url).send().await.unwrap().status().as_u16());
+            }
+            statuses
+        }
+    });
+    b.stop().await.unwrap();
+    let during = traffic.await.unwrap();
+    let after = reads(&gateway, "/api/v1/categories", 200).await;
+    assert!(
+        during.iter().chain(&after).all(|s| *s == 200),
+        "during {during:?}, after {after:?}"
+    );
+}
+
+#[tokio::test]
+async fn when_every_catalog_is_failing_reads_are_refused_at_once_with_retry_after() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap().unwrap();
+    let catalog = spawn_catalog_with(&db, table(&[])).await.unwrap();
+    let gateway = spawn_gateway_with(&catalog.base_url(), table(&[]))
+        .await
+        .unwrap();
+    catalog.stop().await.unwrap();
+    let http = reqwest::Client::new();
+    let response = http
+        .get(gateway.url("/api/v1/categories"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let retry_after: u64 = response.headers()[reqwest::header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    // Nothing to wait for: the next call is refused without a connection attempt.
+    let started = std::time::Instant::now();
+    let response = http
+        .get(gateway.url("/api/v1/categories"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 503).await;
+    assert!(started.elapsed() < std::time::Duration::from_millis(300));
+}

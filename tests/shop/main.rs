@@ -7,6 +7,7 @@
 mod auth;
 mod checkout;
 mod crash;
+mod deadline;
 mod events;
 mod input;
 

@@ -6,8 +6,8 @@
 //! `traceparent` metadata, a `grpc.request` span, RED metrics, and the
 //! configured fault injection. [`run_service`] is the whole life of a gRPC
 //! service on the [`Ports`] it bound: admin port, readiness, serving and
-//! drain. [`channel`] builds a client channel with the timeouts and
-//! keep-alives every caller should have.
+//! drain. Clients ([`Client`], [`CallContext`], [`Upstream`]) are in
+//! [`crate::client`] and re-exported here.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -21,14 +21,14 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use crate::config::{ConfigError, Duration as ConfigDuration};
+pub use crate::client::{CallContext, CallError, Channel, Client, Deadline, Upstream, validate};
+use crate::config::Duration as ConfigDuration;
 use crate::health::State as Life;
-use crate::identity::Identity;
 use crate::lifecycle::{self, Stopped};
 use crate::net::{BindError, bind_named};
 use crate::{Health, Metrics, TraceContext};
@@ -68,18 +68,16 @@ pub async fn serve(
         reporter,
         parts.service_names,
     ));
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(parts.descriptor_set)
-        .build_v1();
+    let (reflection, reflection_alpha) = reflection(&parts);
     let layer = ObserveLayer {
         metrics: parts.metrics,
         latency: parts.faults.latency.map(ConfigDuration::get),
     };
     let mut server = Server::builder().layer(layer);
     let router = server.add_routes(routes).add_service(health_service);
-    let router = match reflection {
-        Ok(reflection) => router.add_service(reflection),
-        Err(e) => {
+    let router = match (reflection, reflection_alpha) {
+        (Ok(v1), Ok(v1alpha)) => router.add_service(v1).add_service(v1alpha),
+        (Err(e), _) | (_, Err(e)) => {
             tracing::warn!(error = %e, "gRPC reflection disabled: bad descriptor set");
             router
         }
@@ -87,6 +85,48 @@ pub async fn serve(
     router
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
         .await
+}
+
+/// The health service's name, listed by reflection beside the service's own.
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+
+type Reflection<T> = Result<T, tonic_reflection::server::Error>;
+
+/// Reflection in both versions tools speak (v1, and v1alpha for older
+/// grpcurl, Evans and the Python client), listing exactly the services this
+/// port serves: its own, health and reflection.
+fn reflection(
+    parts: &ServerParts,
+) -> (
+    Reflection<
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+    >,
+    Reflection<
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    >,
+) {
+    let builder = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(parts.descriptor_set)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(HEALTH_SERVICE);
+        for name in parts.service_names {
+            builder = builder.with_service_name(*name);
+        }
+        builder
+    };
+    (
+        builder()
+            .with_service_name("grpc.reflection.v1.ServerReflection")
+            .build_v1(),
+        builder()
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection")
+            .build_v1alpha(),
+    )
 }
 
 /// The two listeners of a gRPC service, bound but not yet serving: the
@@ -260,6 +300,9 @@ where
         let method = request.uri().path().to_owned();
         let trace = TraceContext::for_incoming(request.headers());
         request.extensions_mut().insert(trace);
+        if let Some(deadline) = Deadline::from_headers(request.headers()) {
+            request.extensions_mut().insert(deadline);
+        }
         let infrastructure = method.starts_with("/grpc.");
         let latency = if infrastructure { None } else { self.latency };
         let metrics = self.metrics.clone();
@@ -300,178 +343,6 @@ fn response_code(headers: &http::HeaderMap) -> tonic::Code {
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.parse::<i32>().ok())
         .map_or(tonic::Code::Ok, tonic::Code::from_i32)
-}
-
-/// How a client reaches an upstream service.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Upstream {
-    /// `http://host:port` of the service's gRPC port.
-    pub url: String,
-    /// Deadline of every call.
-    #[serde(default = "default_call_timeout")]
-    pub timeout: ConfigDuration,
-    /// Bound on establishing a connection; a stopped service fails fast.
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout: ConfigDuration,
-}
-
-fn default_call_timeout() -> ConfigDuration {
-    ConfigDuration::from_secs(2)
-}
-
-fn default_connect_timeout() -> ConfigDuration {
-    ConfigDuration::from_millis(500)
-}
-
-impl Upstream {
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            timeout: default_call_timeout(),
-            connect_timeout: default_connect_timeout(),
-        }
-    }
-}
-
-/// A lazily-connecting channel to `upstream`: creating it never blocks, and a
-/// call to an unreachable service fails within the connect timeout. Callers
-/// put `upstream.timeout` on each call (see [`call`]), so the deadline travels
-/// to the server as `grpc-timeout`.
-pub fn channel(key: &str, upstream: &Upstream) -> Result<Channel, ConfigError> {
-    Ok(endpoint(key, upstream)?
-        .connect_timeout(upstream.connect_timeout.get())
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .keep_alive_while_idle(false)
-        .connect_lazy())
-}
-
-/// Checks an upstream's URL at configuration time (no runtime needed).
-pub fn validate(key: &str, upstream: &Upstream) -> Result<(), ConfigError> {
-    endpoint(key, upstream).map(drop)
-}
-
-fn endpoint(key: &str, upstream: &Upstream) -> Result<Endpoint, ConfigError> {
-    let invalid = |why: String| {
-        ConfigError::invalid(format!("{key}.url"), format!("`{}`: {why}", upstream.url))
-    };
-    if !(upstream.url.starts_with("http://") || upstream.url.starts_with("https://")) {
-        return Err(invalid("must start with http:// or https://".into()));
-    }
-    Endpoint::from_shared(upstream.url.clone()).map_err(|e| invalid(e.to_string()))
-}
-
-/// An upstream call that failed.
-#[derive(Debug)]
-pub enum CallError {
-    /// The deadline passed before an answer came.
-    DeadlineExceeded,
-    /// The upstream answered with an error status (or could not be reached).
-    Status(tonic::Status),
-}
-
-/// What an outgoing call carries from the request that causes it: the trace
-/// to continue and, when a user is behind it, their identity.
-#[derive(Debug, Clone)]
-pub struct CallContext {
-    pub trace: TraceContext,
-    pub identity: Option<Identity>,
-}
-
-impl CallContext {
-    pub fn new(trace: TraceContext, identity: Option<Identity>) -> Self {
-        Self { trace, identity }
-    }
-
-    /// For calls made while handling `request`: its trace context (put there
-    /// by the server's observation layer) and its caller.
-    pub fn of<T>(request: &tonic::Request<T>) -> Self {
-        let trace = request
-            .extensions()
-            .get::<TraceContext>()
-            .copied()
-            .unwrap_or_else(TraceContext::new_root);
-        Self {
-            trace,
-            identity: Identity::from_metadata(request.metadata()),
-        }
-    }
-}
-
-/// Makes one unary call with a deadline: the deadline is sent as
-/// `grpc-timeout`, the trace context as `traceparent`, the caller (if any)
-/// as identity metadata, and the call is abandoned when the deadline passes.
-pub async fn call<Req, Resp, F, Fut>(
-    deadline: Duration,
-    ctx: &CallContext,
-    message: Req,
-    f: F,
-) -> Result<Resp, CallError>
-where
-    F: FnOnce(tonic::Request<Req>) -> Fut,
-    Fut: std::future::Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
-{
-    let mut request = tonic::Request::new(message);
-    request.set_timeout(deadline);
-    ctx.trace.child().inject(&mut request);
-    if let Some(identity) = &ctx.identity {
-        identity.inject(&mut request);
-    }
-    let started = Instant::now();
-    match tokio::time::timeout(deadline, f(request)).await {
-        Err(_) => Err(CallError::DeadlineExceeded),
-        Ok(Ok(response)) => Ok(response.into_inner()),
-        // tonic's own timer for `grpc-timeout` reports CANCELLED.
-        Ok(Err(status))
-            if status.code() == tonic::Code::Cancelled && started.elapsed() >= deadline =>
-        {
-            Err(CallError::DeadlineExceeded)
-        }
-        Ok(Err(status)) => Err(CallError::Status(status)),
-    }
-}
-
-/// A client of one upstream service and the deadline of each of its calls.
-#[derive(Debug, Clone)]
-pub struct Client<C> {
-    pub client: C,
-    pub deadline: Duration,
-}
-
-impl<C: Clone> Client<C> {
-    /// A lazily-connecting client of `upstream` (needs a Tokio runtime);
-    /// `key` names its configuration for errors.
-    pub fn new(
-        key: &str,
-        upstream: &Upstream,
-        make: fn(Channel) -> C,
-    ) -> Result<Self, ConfigError> {
-        Ok(Self {
-            client: make(channel(key, upstream)?),
-            deadline: upstream.timeout.get(),
-        })
-    }
-
-    /// One call through [`call`], e.g.
-    /// `cart.call(&ctx, request, |mut c, r| async move { c.get_cart(r).await })`.
-    pub async fn call<Req, Resp, F, Fut>(
-        &self,
-        ctx: &CallContext,
-        message: Req,
-        f: F,
-    ) -> Result<Resp, CallError>
-    where
-        F: FnOnce(C, tonic::Request<Req>) -> Fut,
-        Fut: std::future::Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
-    {
-        let client = self.client.clone();
-        call(self.deadline, ctx, message, move |request| {
-            f(client, request)
-        })
-        .await
-    }
 }
 
 #[cfg(test)]

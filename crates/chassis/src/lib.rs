@@ -8,6 +8,8 @@
 //! - [`admin`]: the admin HTTP port with `/livez`, `/readyz` and `/metrics`;
 //! - [`grpc`]: a gRPC server with the standard health protocol, reflection,
 //!   trace propagation and metrics, and a client channel factory;
+//! - [`client`]: the one stack every gRPC client goes through: deadline,
+//!   budgeted retries, per-request balancing over every endpoint, breakers;
 //! - [`http`]: the same request observation for HTTP (axum) servers;
 //! - [`identity`] and [`jwt`]: who is calling (verified at the gateway,
 //!   forwarded in gRPC metadata) and the Ed25519 access tokens that say so;
@@ -20,6 +22,7 @@
 //! there is no global state apart from the process-wide log subscriber.
 
 pub mod admin;
+pub mod client;
 pub mod config;
 pub mod currency;
 pub mod error;

@@ -296,6 +296,52 @@ pub async fn spawn_catalog_with(db: &TestDb, overrides: Table) -> anyhow::Result
     .await
 }
 
+/// Starts the catalog on `db` listening on `grpc_addr` (e.g. one of several
+/// replicas on 127.0.0.x sharing a port and a database).
+pub async fn spawn_catalog_on(db: &TestDb, grpc_addr: SocketAddr) -> anyhow::Result<Running> {
+    let mut config: CatalogConfig = test_config(CatalogConfig::load, Table::new())?;
+    config.grpc_addr = grpc_addr;
+    config.database.url = Some(Secret::new(db.url()));
+    let server = CatalogServer::build(config).await?;
+    let (addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
+    Running::start(addr, admin_addr, |token| async move {
+        Ok(server.run(token).await?)
+    })
+    .await
+}
+
+/// Like [`spawn_gateway_with`], every upstream's name resolved by
+/// `resolver` (a [`emporium_chassis::client::StaticResolver`] stands for
+/// DNS: no `/etc/hosts` needed).
+pub async fn spawn_gateway_resolving(
+    catalog_url: &str,
+    resolver: emporium_chassis::client::Resolver,
+    overrides: Table,
+) -> anyhow::Result<Running> {
+    let mut base = Table::new();
+    let mut catalog = Table::new();
+    catalog.insert("url".into(), catalog_url.into());
+    base.insert("catalog".into(), catalog.into());
+    emporium_chassis::config::merge(&mut base, overrides);
+    let mut config: GatewayConfig = test_config(GatewayConfig::load, base)?;
+    config.http_addr = "127.0.0.1:0".parse()?;
+    for upstream in [
+        &mut config.catalog,
+        &mut config.accounts,
+        &mut config.cart,
+        &mut config.currency,
+        &mut config.checkout,
+    ] {
+        upstream.resolver = resolver.clone();
+    }
+    let server = GatewayServer::build(config)?;
+    let (addr, admin_addr) = (server.http_addr(), server.admin_addr());
+    Running::start(addr, admin_addr, |token| async move {
+        Ok(server.run(token).await?)
+    })
+    .await
+}
+
 /// Starts the gateway in front of the catalog at `catalog_url`.
 pub async fn spawn_gateway(catalog_url: &str) -> anyhow::Result<Running> {
     spawn_gateway_with(catalog_url, Table::new()).await

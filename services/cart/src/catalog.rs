@@ -1,17 +1,15 @@
 //! Asking the catalog about a product before it goes into a cart.
 //!
 //! Every call carries the configured deadline, the caller's trace context and
-//! identity ([`emporium_chassis::grpc::call`]). The catalog's answer is
+//! identity ([`emporium_chassis::grpc::Client`]). The catalog's answer is
 //! mapped to the cart's terms: no such product is the caller's mistake
 //! (`INVALID_ARGUMENT`); a catalog that cannot be reached is `UNAVAILABLE`.
 
-use std::time::Duration;
-
 use emporium_api::catalog::v1 as pb;
 use emporium_api::catalog::v1::catalog_service_client::CatalogServiceClient;
+use emporium_chassis::Metrics;
 use emporium_chassis::config::ConfigError;
-use emporium_chassis::grpc::{CallContext, CallError, Upstream};
-use tonic::transport::Channel;
+use emporium_chassis::grpc::{CallContext, CallError, Channel, Client, Upstream};
 
 use crate::domain::{Currency, Money, ProductId, ProductName};
 use crate::error::CartError;
@@ -26,16 +24,13 @@ pub struct ProductInfo {
 /// A catalog client; cheap to clone (one lazily connected channel).
 #[derive(Debug, Clone)]
 pub struct Catalog {
-    client: CatalogServiceClient<Channel>,
-    timeout: Duration,
+    client: Client<CatalogServiceClient<Channel>>,
 }
 
 impl Catalog {
-    pub fn new(upstream: &Upstream) -> Result<Self, ConfigError> {
-        let channel = emporium_chassis::grpc::channel("cart.catalog", upstream)?;
+    pub fn new(upstream: &Upstream, metrics: &Metrics) -> Result<Self, ConfigError> {
         Ok(Self {
-            client: CatalogServiceClient::new(channel),
-            timeout: upstream.timeout.get(),
+            client: Client::new("cart.catalog", upstream, metrics, CatalogServiceClient::new)?,
         })
     }
 
@@ -46,12 +41,14 @@ impl Catalog {
         id: ProductId,
     ) -> Result<ProductInfo, CartError> {
         let request = pb::GetProductRequest { id: id.to_string() };
-        let client = self.client.clone();
-        let answer = emporium_chassis::grpc::call(self.timeout, ctx, request, |request| {
-            let mut client = client;
-            async move { client.get_product(request).await }
-        })
-        .await;
+        let answer = self
+            .client
+            .call_idempotent(
+                ctx,
+                request,
+                |mut c, r| async move { c.get_product(r).await },
+            )
+            .await;
         let product = match answer {
             Ok(product) => product,
             Err(CallError::DeadlineExceeded) => return Err(CartError::CatalogTimeout),

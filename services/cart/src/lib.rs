@@ -95,13 +95,15 @@ pub struct CartServer {
     store: CartStore,
     catalog: Catalog,
     ports: Ports,
+    metrics: Arc<Metrics>,
 }
 
 impl CartServer {
     /// Binds the ports (port 0 picks a free one), opens the store and
     /// prepares the catalog client (which connects on first use).
     pub async fn build(config: CartConfig) -> Result<Self, StartError> {
-        let catalog = Catalog::new(&config.catalog)?;
+        let metrics = Arc::new(Metrics::new("cart"));
+        let catalog = Catalog::new(&config.catalog, &metrics)?;
         let store = open_store(&config).await?;
         let ports = Ports::bind("cart", config.grpc_addr, config.admin_addr)?;
         Ok(Self {
@@ -109,6 +111,7 @@ impl CartServer {
             store,
             catalog,
             ports,
+            metrics,
         })
     }
 
@@ -135,6 +138,7 @@ impl CartServer {
             store,
             catalog,
             ports,
+            metrics,
         } = self;
         let routes =
             tonic::service::Routes::new(grpc::CartApi::new(store.clone(), catalog).into_server());
@@ -143,7 +147,7 @@ impl CartServer {
             service_names: &[SERVICE_NAME],
             descriptor_set: emporium_api::FILE_DESCRIPTOR_SET,
             ports,
-            metrics: Arc::new(Metrics::new("cart")),
+            metrics,
             faults: config.faults.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };

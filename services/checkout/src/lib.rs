@@ -97,7 +97,8 @@ impl CheckoutServer {
             store,
             ports,
         } = self;
-        let upstreams = match upstream::Upstreams::new(&config) {
+        let metrics = Arc::new(Metrics::new("checkout"));
+        let upstreams = match upstream::Upstreams::new(&config, &metrics) {
             Ok(u) => u,
             Err(e) => {
                 // Validated at load time; reaching here means a bug, not bad input.
@@ -111,7 +112,6 @@ impl CheckoutServer {
             config.saga.clone(),
         ));
         let recovery = tokio::spawn(Arc::clone(&saga).recover_until(shutdown.clone()));
-        let metrics = Arc::new(Metrics::new("checkout"));
         // The outbox relay publishes `order.placed.v1`; while the bus is
         // unreachable orders are still placed and their events wait.
         let relay = {

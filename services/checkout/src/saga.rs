@@ -206,7 +206,7 @@ impl Saga {
         let u = &self.upstreams;
         let cart = u
             .cart
-            .call(ctx, cart::GetCartRequest {}, |mut c, r| async move {
+            .call_idempotent(ctx, cart::GetCartRequest {}, |mut c, r| async move {
                 c.get_cart(r).await
             })
             .await
@@ -221,7 +221,7 @@ impl Saga {
             };
             let product = u
                 .catalog
-                .call(
+                .call_idempotent(
                     ctx,
                     request,
                     |mut c, r| async move { c.get_product(r).await },
@@ -268,7 +268,7 @@ impl Saga {
         };
         let converted = u
             .currency
-            .call(ctx, request, |mut c, r| async move { c.convert(r).await })
+            .call_idempotent(ctx, request, |mut c, r| async move { c.convert(r).await })
             .await
             .map_err(CheckoutError::upstream("currency"))?;
         Ok(converted
@@ -346,7 +346,11 @@ impl Saga {
                     };
                     match u
                         .inventory
-                        .call(&ctx, request, |mut c, r| async move { c.reserve(r).await })
+                        .call_idempotent(
+                            &ctx,
+                            request,
+                            |mut c, r| async move { c.reserve(r).await },
+                        )
                         .await
                     {
                         Ok(_) => {
@@ -399,7 +403,7 @@ impl Saga {
                     };
                     let charged = u
                         .payment
-                        .call(&ctx, request, |mut c, r| async move { c.charge(r).await })
+                        .call_idempotent(&ctx, request, |mut c, r| async move { c.charge(r).await })
                         .await;
                     match charged {
                         Ok(charge) => self.after_charge(&mut order, charge).await?,
@@ -427,13 +431,20 @@ impl Saga {
                     }
                 }
                 Step::Charged => {
+                    // Paid: placing the order must finish whatever the
+                    // customer's deadline says.
+                    let ctx = ctx.detached();
                     // Confirm before placing, so a placed order always has its stock.
                     let request = inventory::ConfirmRequest {
                         order_id: id.clone(),
                     };
                     match u
                         .inventory
-                        .call(&ctx, request, |mut c, r| async move { c.confirm(r).await })
+                        .call_idempotent(
+                            &ctx,
+                            request,
+                            |mut c, r| async move { c.confirm(r).await },
+                        )
                         .await
                     {
                         Ok(_) => {}
@@ -474,7 +485,7 @@ impl Saga {
                     let as_owner = CallContext::new(ctx.trace, Some(owner));
                     let cleared = u
                         .cart
-                        .call(
+                        .call_idempotent(
                             &as_owner,
                             cart::ClearCartRequest {},
                             |mut c, r| async move { c.clear_cart(r).await },
@@ -521,7 +532,7 @@ impl Saga {
         };
         let quote = u
             .shipping
-            .call(ctx, request, |mut c, r| async move { c.get_quote(r).await })
+            .call_idempotent(ctx, request, |mut c, r| async move { c.get_quote(r).await })
             .await
             .map_err(CheckoutError::upstream("shipping"))?;
         self.convert(ctx, quote.cost.unwrap_or_default(), order.currency)
@@ -572,13 +583,15 @@ impl Saga {
         order: &mut Order,
         ctx: &CallContext,
     ) -> Result<(), CheckoutError> {
+        // Money may have moved: find out even if the customer gave up.
+        let ctx = &ctx.detached();
         let u = &self.upstreams;
         let request = payment::ListChargesRequest {
             idempotency_key_prefix: order.id.to_string(),
         };
         let charges = u
             .payment
-            .call(
+            .call_idempotent(
                 ctx,
                 request,
                 |mut c, r| async move { c.list_charges(r).await },
@@ -611,6 +624,8 @@ impl Saga {
         failure: Failure,
         ctx: &CallContext,
     ) -> Result<Order, CheckoutError> {
+        // Undoing must finish even though the request that failed gave up.
+        let ctx = &ctx.detached();
         if order.step != Step::Compensating {
             let changes = Changes {
                 failure: Some(failure),
@@ -623,7 +638,7 @@ impl Saga {
         if let Some(charge_id) = order.charge_id.clone() {
             let request = payment::RefundRequest { charge_id };
             u.payment
-                .call(ctx, request, |mut c, r| async move { c.refund(r).await })
+                .call_idempotent(ctx, request, |mut c, r| async move { c.refund(r).await })
                 .await
                 .map_err(CheckoutError::upstream("payment"))?;
             tracing::info!(order_id = %id, "payment refunded");
@@ -633,7 +648,7 @@ impl Saga {
         };
         match u
             .inventory
-            .call(ctx, request, |mut c, r| async move { c.release(r).await })
+            .call_idempotent(ctx, request, |mut c, r| async move { c.release(r).await })
             .await
         {
             Ok(_) => {}

@@ -6,9 +6,9 @@ use emporium_api::currency::v1::currency_service_client::CurrencyServiceClient;
 use emporium_api::inventory::v1::inventory_service_client::InventoryServiceClient;
 use emporium_api::payment::v1::payment_service_client::PaymentServiceClient;
 use emporium_api::shipping::v1::shipping_service_client::ShippingServiceClient;
+use emporium_chassis::Metrics;
 use emporium_chassis::config::ConfigError;
-use emporium_chassis::grpc::Client;
-use tonic::transport::Channel;
+use emporium_chassis::grpc::{Channel, Client};
 
 use crate::config::CheckoutConfig;
 
@@ -25,32 +25,42 @@ pub struct Upstreams {
 
 impl Upstreams {
     /// Lazily-connecting clients (needs a Tokio runtime).
-    pub fn new(config: &CheckoutConfig) -> Result<Self, ConfigError> {
+    pub fn new(config: &CheckoutConfig, metrics: &Metrics) -> Result<Self, ConfigError> {
         Ok(Self {
-            cart: Client::new("checkout.cart", &config.cart, CartServiceClient::new)?,
+            cart: Client::new(
+                "checkout.cart",
+                &config.cart,
+                metrics,
+                CartServiceClient::new,
+            )?,
             catalog: Client::new(
                 "checkout.catalog",
                 &config.catalog,
+                metrics,
                 CatalogServiceClient::new,
             )?,
             currency: Client::new(
                 "checkout.currency",
                 &config.currency,
+                metrics,
                 CurrencyServiceClient::new,
             )?,
             inventory: Client::new(
                 "checkout.inventory",
                 &config.inventory,
+                metrics,
                 InventoryServiceClient::new,
             )?,
             payment: Client::new(
                 "checkout.payment",
                 &config.payment,
+                metrics,
                 PaymentServiceClient::new,
             )?,
             shipping: Client::new(
                 "checkout.shipping",
                 &config.shipping,
+                metrics,
                 ShippingServiceClient::new,
             )?,
         })

@@ -8,7 +8,7 @@
 //! that handlers forward to services in gRPC metadata.
 
 use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::Next;
@@ -16,12 +16,11 @@ use axum::response::Response;
 use emporium_api::accounts::v1 as accounts;
 use emporium_api::accounts::v1::accounts_service_client::AccountsServiceClient;
 use emporium_chassis::TraceContext;
-use emporium_chassis::grpc::{CallContext, call};
+use emporium_chassis::grpc::{CallContext, Channel, Client};
 use emporium_chassis::identity::{Identity, Role};
 use emporium_chassis::jwt::{Jwks, JwtError, Verifier};
 use http::request::Parts;
 use std::sync::Arc;
-use tonic::transport::Channel;
 
 use crate::config::AuthConfig;
 use crate::error::ApiError;
@@ -29,8 +28,7 @@ use crate::error::ApiError;
 /// The JWKS cache and verifier.
 #[derive(Debug)]
 pub struct Keys {
-    client: AccountsServiceClient<Channel>,
-    deadline: Duration,
+    accounts: Client<AccountsServiceClient<Channel>>,
     config: AuthConfig,
     cached: RwLock<Cached>,
     refresh: tokio::sync::Mutex<()>,
@@ -57,14 +55,9 @@ fn unix_now() -> i64 {
 }
 
 impl Keys {
-    pub fn new(
-        client: AccountsServiceClient<Channel>,
-        deadline: Duration,
-        config: AuthConfig,
-    ) -> Self {
+    pub fn new(accounts: Client<AccountsServiceClient<Channel>>, config: AuthConfig) -> Self {
         Self {
-            client,
-            deadline,
+            accounts,
             config,
             cached: RwLock::default(),
             refresh: tokio::sync::Mutex::new(()),
@@ -101,14 +94,14 @@ impl Keys {
                 return Ok(());
             }
         }
-        let mut client = self.client.clone();
-        let fetched = call(
-            self.deadline,
-            &CallContext::new(trace, None),
-            accounts::GetJwksRequest {},
-            |r| async move { client.get_jwks(r).await },
-        )
-        .await;
+        let fetched = self
+            .accounts
+            .call_idempotent(
+                &CallContext::new(trace, None),
+                accounts::GetJwksRequest {},
+                |mut c, r| async move { c.get_jwks(r).await },
+            )
+            .await;
         let mut cached = self
             .cached
             .write()

@@ -25,6 +25,8 @@ pub struct GatewayConfig {
     pub auth: AuthConfig,
     /// Bound on a whole request, whatever it waits for.
     pub request_timeout: Duration,
+    /// Time budget per route class, passed down every call as its deadline.
+    pub budgets: Budgets,
     /// Largest request body accepted (413 above).
     pub max_body_bytes: u64,
     /// Longest request URI accepted, path and query (414 above).
@@ -57,6 +59,59 @@ impl Default for AuthConfig {
     }
 }
 
+/// How long a request of each class may take, from its arrival to its
+/// answer: the deadline every upstream call of it inherits (sent on as
+/// `grpc-timeout`). Past it the answer is 504.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Budgets {
+    /// `GET`/`HEAD`: browsing, cart and order reads.
+    pub read: Duration,
+    /// Sign-up and sign-in (password hashing queues in accounts).
+    pub auth: Duration,
+    /// Cart and product writes.
+    pub write: Duration,
+    /// `POST /api/v1/checkout`: the whole saga. Well under a slow upstream's
+    /// delay, so a shopper is answered rather than left waiting.
+    pub checkout: Duration,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self {
+            read: Duration::from_secs(2),
+            auth: Duration::from_secs(5),
+            write: Duration::from_secs(2),
+            checkout: Duration::from_millis(1500),
+        }
+    }
+}
+
+impl Budgets {
+    /// The budget of a request to `path` with `method`.
+    pub fn for_route(&self, method: &http::Method, path: &str) -> std::time::Duration {
+        let budget = if path == "/api/v1/checkout" {
+            self.checkout
+        } else if path.starts_with("/api/v1/auth/") {
+            self.auth
+        } else if method == http::Method::GET || method == http::Method::HEAD {
+            self.read
+        } else {
+            self.write
+        };
+        budget.get()
+    }
+
+    fn iter(&self) -> [(&'static str, Duration); 4] {
+        [
+            ("read", self.read),
+            ("auth", self.auth),
+            ("write", self.write),
+            ("checkout", self.checkout),
+        ]
+    }
+}
+
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
@@ -73,6 +128,7 @@ impl Default for GatewayConfig {
             },
             auth: AuthConfig::default(),
             request_timeout: Duration::from_secs(10),
+            budgets: Budgets::default(),
             max_body_bytes: 64 * 1024,
             max_uri_bytes: 4096,
             shutdown: ShutdownConfig::default(),
@@ -90,6 +146,17 @@ impl GatewayConfig {
                     format!("gateway.{key}.timeout"),
                     format!(
                         "must be shorter than gateway.request_timeout ({})",
+                        config.request_timeout
+                    ),
+                ));
+            }
+        }
+        for (class, budget) in config.budgets.iter() {
+            if budget.get().is_zero() || budget > config.request_timeout {
+                return Err(ConfigError::invalid(
+                    format!("gateway.budgets.{class}"),
+                    format!(
+                        "must be above 0 and at most gateway.request_timeout ({})",
                         config.request_timeout
                     ),
                 ));

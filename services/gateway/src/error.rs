@@ -74,7 +74,24 @@ impl IntoResponse for ApiError {
         ) {
             tracing::warn!(error = %self, "request failed upstream");
         }
+        let retry_after = match (&self, kind) {
+            (Self::Upstream { status, .. }, ErrorKind::Unavailable) => Some(
+                status
+                    .metadata()
+                    .get(emporium_chassis::client::RETRY_AFTER_KEY)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| http::HeaderValue::from_str(v).ok())
+                    .unwrap_or(http::HeaderValue::from_static("1")),
+            ),
+            (_, ErrorKind::Unavailable) => Some(http::HeaderValue::from_static("1")),
+            _ => None,
+        };
         let mut response = Problem::new(kind, self.detail()).into_response();
+        if let Some(value) = retry_after {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, value);
+        }
         if kind == ErrorKind::Unauthenticated {
             response.headers_mut().insert(
                 http::header::WWW_AUTHENTICATE,

@@ -86,15 +86,16 @@ impl GatewayServer {
             http,
             admin,
         } = self;
-        let state = api::AppState::new(&config)
+        let metrics = Arc::new(Metrics::new("gateway"));
+        let state = api::AppState::new(&config, &metrics)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let limits = api::Limits {
             max_body_bytes: config.max_body_bytes,
             max_uri_bytes: config.max_uri_bytes,
             request_timeout: config.request_timeout.get(),
+            budgets: config.budgets,
         };
         let health = Health::new();
-        let metrics = Arc::new(Metrics::new("gateway"));
         let app = api::router(state, limits, metrics.clone());
         let service = lifecycle::Service {
             name: "gateway",

@@ -77,6 +77,8 @@ pub struct Metrics {
     grpc_requests: Family<GrpcLabels, Counter>,
     grpc_errors: Family<GrpcMethod, Counter>,
     grpc_duration: Histograms<GrpcMethod>,
+    /// The families of every gRPC client, registered by the first client.
+    grpc_client: std::sync::OnceLock<std::sync::Arc<crate::client::metrics::ClientMetrics>>,
 }
 
 impl Metrics {
@@ -135,7 +137,15 @@ impl Metrics {
             grpc_requests,
             grpc_errors,
             grpc_duration,
+            grpc_client: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The gRPC client metrics of this service (see [`crate::client::metrics`]).
+    pub fn grpc_client(&self) -> std::sync::Arc<crate::client::metrics::ClientMetrics> {
+        std::sync::Arc::clone(self.grpc_client.get_or_init(|| {
+            std::sync::Arc::new(crate::client::metrics::ClientMetrics::register(self))
+        }))
     }
 
     /// Adds a service-specific metric (e.g. outbox lag).

@@ -1,11 +1,10 @@
 //! Sign-up, sign-in and the public signing keys, answered by accounts.
 
+use super::extract::Scope;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use emporium_api::accounts::v1 as pb;
-use emporium_chassis::TraceContext;
-use emporium_chassis::grpc::CallContext;
 
 use super::AppState;
 use super::extract::ApiJson;
@@ -22,7 +21,7 @@ use crate::error::ApiError;
     ))]
 pub async fn signup(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     ApiJson(body): ApiJson<SignUp>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
     let request = pb::SignUpRequest {
@@ -32,11 +31,9 @@ pub async fn signup(
     };
     let user = state
         .accounts
-        .call(
-            &CallContext::new(trace, None),
-            request,
-            |mut c, r| async move { c.sign_up(r).await },
-        )
+        .call(&scope.context(None), request, |mut c, r| async move {
+            c.sign_up(r).await
+        })
         .await
         .map_err(ApiError::upstream("accounts"))?;
     Ok((StatusCode::CREATED, Json(user.into())))
@@ -50,7 +47,7 @@ pub async fn signup(
     ))]
 pub async fn login(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Json<Token>, ApiError> {
     let request = pb::SignInRequest {
@@ -59,11 +56,9 @@ pub async fn login(
     };
     let signed_in = state
         .accounts
-        .call(
-            &CallContext::new(trace, None),
-            request,
-            |mut c, r| async move { c.sign_in(r).await },
-        )
+        .call(&scope.context(None), request, |mut c, r| async move {
+            c.sign_in(r).await
+        })
         .await
         .map_err(ApiError::upstream("accounts"))?;
     Ok(Json(Token {
@@ -82,13 +77,13 @@ pub async fn login(
     ))]
 pub async fn me(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     Caller(caller): Caller,
 ) -> Result<Json<User>, ApiError> {
     let user = state
         .accounts
-        .call(
-            &CallContext::new(trace, Some(caller)),
+        .call_idempotent(
+            &scope.context(Some(caller)),
             pb::GetMeRequest {},
             |mut c, r| async move { c.get_me(r).await },
         )
@@ -102,12 +97,12 @@ pub async fn me(
     responses((status = 200, description = "JWK Set", content_type = "application/jwk-set+json")))]
 pub async fn jwks(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let jwks = state
         .accounts
-        .call(
-            &CallContext::new(trace, None),
+        .call_idempotent(
+            &scope.context(None),
             pb::GetJwksRequest {},
             |mut c, r| async move { c.get_jwks(r).await },
         )

@@ -2,13 +2,12 @@
 //! `PATCH|DELETE /api/v1/products/{id}`, answered by the catalog (which
 //! checks the admin role again on the identity it receives).
 
+use super::extract::Scope;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use emporium_api::catalog::v1 as pb;
 use emporium_api::types::v1 as types;
-use emporium_chassis::TraceContext;
-use emporium_chassis::grpc::CallContext;
 
 use super::AppState;
 use super::extract::{ApiJson, ApiPath};
@@ -27,7 +26,7 @@ use crate::error::ApiError;
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     Admin(admin): Admin,
     ApiJson(body): ApiJson<NewProduct>,
 ) -> Result<(StatusCode, Json<Product>), ApiError> {
@@ -42,7 +41,7 @@ pub async fn create(
         categories: body.categories,
         image_path: body.image_url,
     };
-    let ctx = CallContext::new(trace, Some(admin));
+    let ctx = scope.context(Some(admin));
     let product = state
         .catalog
         .call(&ctx, request, |mut c, r| async move {
@@ -63,7 +62,7 @@ pub async fn create(
     ))]
 pub async fn update(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     Admin(admin): Admin,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ProductChanges>,
@@ -80,7 +79,7 @@ pub async fn update(
         categories: body.categories.unwrap_or_default(),
         image_path: body.image_url,
     };
-    let ctx = CallContext::new(trace, Some(admin));
+    let ctx = scope.context(Some(admin));
     let product = state
         .catalog
         .call(&ctx, request, |mut c, r| async move {
@@ -101,11 +100,11 @@ pub async fn update(
     ))]
 pub async fn delete(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     Admin(admin): Admin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = CallContext::new(trace, Some(admin));
+    let ctx = scope.context(Some(admin));
     state
         .catalog
         .call(

@@ -1,10 +1,9 @@
 //! `/api/v1/cart`: the signed-in caller's cart, answered by the cart service.
 
+use super::extract::Scope;
 use axum::Json;
 use axum::extract::State;
 use emporium_api::cart::v1 as pb;
-use emporium_chassis::TraceContext;
-use emporium_chassis::grpc::CallContext;
 
 use super::AppState;
 use super::extract::{ApiJson, ApiPath};
@@ -20,13 +19,13 @@ use crate::error::ApiError;
     ))]
 pub async fn get(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     Caller(caller): Caller,
 ) -> Result<Json<Cart>, ApiError> {
-    let ctx = CallContext::new(trace, Some(caller));
+    let ctx = scope.context(Some(caller));
     let cart = state
         .cart
-        .call(&ctx, pb::GetCartRequest {}, |mut c, r| async move {
+        .call_idempotent(&ctx, pb::GetCartRequest {}, |mut c, r| async move {
             c.get_cart(r).await
         })
         .await
@@ -43,11 +42,11 @@ pub async fn get(
     ))]
 pub async fn add(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<AddItem>,
 ) -> Result<Json<Cart>, ApiError> {
-    let ctx = CallContext::new(trace, Some(caller));
+    let ctx = scope.context(Some(caller));
     let request = pb::AddItemRequest {
         product_id: body.product_id,
         quantity: body.quantity,
@@ -69,19 +68,19 @@ pub async fn add(
     ))]
 pub async fn set_quantity(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     Caller(caller): Caller,
     ApiPath(product_id): ApiPath<String>,
     ApiJson(body): ApiJson<SetQuantity>,
 ) -> Result<Json<Cart>, ApiError> {
-    let ctx = CallContext::new(trace, Some(caller));
+    let ctx = scope.context(Some(caller));
     let request = pb::SetQuantityRequest {
         product_id,
         quantity: body.quantity,
     };
     let cart = state
         .cart
-        .call(
+        .call_idempotent(
             &ctx,
             request,
             |mut c, r| async move { c.set_quantity(r).await },
@@ -97,14 +96,14 @@ pub async fn set_quantity(
     responses((status = 200, description = "The cart after the change", body = Cart)))]
 pub async fn remove(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     Caller(caller): Caller,
     ApiPath(product_id): ApiPath<String>,
 ) -> Result<Json<Cart>, ApiError> {
-    let ctx = CallContext::new(trace, Some(caller));
+    let ctx = scope.context(Some(caller));
     let cart = state
         .cart
-        .call(
+        .call_idempotent(
             &ctx,
             pb::RemoveItemRequest { product_id },
             |mut c, r| async move { c.remove_item(r).await },
@@ -119,13 +118,13 @@ pub async fn remove(
     responses((status = 200, description = "The empty cart", body = Cart)))]
 pub async fn clear(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     Caller(caller): Caller,
 ) -> Result<Json<Cart>, ApiError> {
-    let ctx = CallContext::new(trace, Some(caller));
+    let ctx = scope.context(Some(caller));
     let cart = state
         .cart
-        .call(&ctx, pb::ClearCartRequest {}, |mut c, r| async move {
+        .call_idempotent(&ctx, pb::ClearCartRequest {}, |mut c, r| async move {
             c.clear_cart(r).await
         })
         .await

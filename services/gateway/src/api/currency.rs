@@ -1,11 +1,10 @@
 //! `/api/v1/currencies`, and prices shown in a requested currency.
 
+use super::extract::Scope;
 use axum::Json;
 use axum::extract::State;
 use emporium_api::currency::v1 as pb;
 use emporium_api::types::v1 as types;
-use emporium_chassis::TraceContext;
-use emporium_chassis::grpc::CallContext;
 
 use super::AppState;
 use super::views::{Currency, CurrencyList, Money, ProblemDoc, Product};
@@ -19,12 +18,12 @@ use crate::error::ApiError;
     ))]
 pub async fn list(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
 ) -> Result<Json<CurrencyList>, ApiError> {
     let response = state
         .currency
-        .call(
-            &CallContext::new(trace, None),
+        .call_idempotent(
+            &scope.context(None),
             pb::ListCurrenciesRequest {},
             |mut c, r| async move { c.list_currencies(r).await },
         )
@@ -48,11 +47,11 @@ pub async fn list(
 /// converting concurrently.
 pub async fn convert_prices(
     state: &AppState,
-    trace: TraceContext,
+    scope: &super::extract::Scope,
     currency: &str,
     products: &mut [Product],
 ) -> Result<(), ApiError> {
-    let ctx = CallContext::new(trace, None);
+    let ctx = scope.context(None);
     let conversions = products.iter().map(|p| {
         let request = pb::ConvertRequest {
             from: Some(types::Money {
@@ -65,7 +64,7 @@ pub async fn convert_prices(
         async move {
             state
                 .currency
-                .call(ctx, request, |mut c, r| async move { c.convert(r).await })
+                .call_idempotent(ctx, request, |mut c, r| async move { c.convert(r).await })
                 .await
         }
     });

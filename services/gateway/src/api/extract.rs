@@ -78,3 +78,43 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for ApiJ
         }
     }
 }
+
+/// What every upstream call of a request inherits: its trace and the
+/// deadline of its route's time budget (set by the edge guard).
+#[derive(Debug, Clone, Copy)]
+pub struct Scope {
+    pub trace: emporium_chassis::TraceContext,
+    pub deadline: emporium_chassis::grpc::Deadline,
+}
+
+impl Scope {
+    /// The context of a call made for this request, on behalf of `caller`.
+    pub fn context(
+        &self,
+        caller: Option<emporium_chassis::identity::Identity>,
+    ) -> emporium_chassis::grpc::CallContext {
+        emporium_chassis::grpc::CallContext::new(self.trace, caller).with_deadline(self.deadline)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Scope {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let trace = parts
+            .extensions
+            .get::<emporium_chassis::TraceContext>()
+            .copied()
+            .unwrap_or_else(emporium_chassis::TraceContext::new_root);
+        // The guard always sets it; a router used without the guard gets
+        // the longest budget a call may have.
+        let deadline = parts
+            .extensions
+            .get::<emporium_chassis::grpc::Deadline>()
+            .copied()
+            .unwrap_or_else(|| {
+                emporium_chassis::grpc::Deadline::after(std::time::Duration::from_secs(10))
+            });
+        Ok(Self { trace, deadline })
+    }
+}

@@ -23,9 +23,8 @@ use emporium_api::catalog::v1::catalog_service_client::CatalogServiceClient;
 use emporium_api::checkout::v1::checkout_service_client::CheckoutServiceClient;
 use emporium_api::currency::v1::currency_service_client::CurrencyServiceClient;
 use emporium_chassis::config::ConfigError;
-use emporium_chassis::grpc::Client;
+use emporium_chassis::grpc::{Channel, Client};
 use emporium_chassis::{ErrorKind, Metrics, Problem};
-use tonic::transport::Channel;
 use utoipa::OpenApi;
 
 use crate::auth::{Keys, authenticate};
@@ -46,32 +45,37 @@ pub struct AppState {
 
 impl AppState {
     /// Lazily-connecting clients for every upstream (needs a Tokio runtime).
-    pub fn new(config: &GatewayConfig) -> Result<Self, ConfigError> {
+    pub fn new(config: &GatewayConfig, metrics: &Metrics) -> Result<Self, ConfigError> {
         let accounts = Client::new(
             "gateway.accounts",
             &config.accounts,
+            metrics,
             AccountsServiceClient::new,
         )?;
-        let keys = Arc::new(Keys::new(
-            accounts.client.clone(),
-            accounts.deadline,
-            config.auth.clone(),
-        ));
+        let keys = Arc::new(Keys::new(accounts.clone(), config.auth.clone()));
         Ok(Self {
             catalog: Client::new(
                 "gateway.catalog",
                 &config.catalog,
+                metrics,
                 CatalogServiceClient::new,
             )?,
-            cart: Client::new("gateway.cart", &config.cart, CartServiceClient::new)?,
+            cart: Client::new(
+                "gateway.cart",
+                &config.cart,
+                metrics,
+                CartServiceClient::new,
+            )?,
             currency: Client::new(
                 "gateway.currency",
                 &config.currency,
+                metrics,
                 CurrencyServiceClient::new,
             )?,
             checkout: Client::new(
                 "gateway.checkout",
                 &config.checkout,
+                metrics,
                 CheckoutServiceClient::new,
             )?,
             accounts,
@@ -86,6 +90,9 @@ pub struct Limits {
     pub max_body_bytes: u64,
     pub max_uri_bytes: usize,
     pub request_timeout: Duration,
+    /// Time budget of each route class; every upstream call of a request
+    /// inherits what is left of it.
+    pub budgets: crate::config::Budgets,
 }
 
 #[derive(OpenApi)]
@@ -226,6 +233,13 @@ async fn guard(State(limits): State<Limits>, request: Request, next: Next) -> Re
         );
         return Problem::new(ErrorKind::PayloadTooLarge, detail).into_response();
     }
+    let budget = limits
+        .budgets
+        .for_route(request.method(), request.uri().path());
+    let mut request = request;
+    request
+        .extensions_mut()
+        .insert(emporium_chassis::grpc::Deadline::after(budget));
     match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::Timeout(limits.request_timeout).into_response(),

@@ -1,13 +1,12 @@
 //! `POST /api/v1/checkout` and the caller's order history, answered by checkout.
 
+use super::extract::Scope;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use emporium_api::checkout::v1 as pb;
 use emporium_api::types::v1 as types;
-use emporium_chassis::TraceContext;
-use emporium_chassis::grpc::CallContext;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -36,7 +35,7 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
     ))]
 pub async fn checkout(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     Caller(caller): Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CheckoutRequest>,
@@ -66,7 +65,7 @@ pub async fn checkout(
             cvc: body.card.cvc,
         }),
     };
-    let ctx = CallContext::new(trace, Some(caller));
+    let ctx = scope.context(Some(caller));
     let order = state
         .checkout
         .call(
@@ -103,7 +102,7 @@ pub struct OrderParams {
     ))]
 pub async fn list(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<OrderParams>,
 ) -> Result<Json<OrderPage>, ApiError> {
@@ -120,10 +119,10 @@ pub async fn list(
         page_size,
         page_token: params.cursor.unwrap_or_default(),
     };
-    let ctx = CallContext::new(trace, Some(caller));
+    let ctx = scope.context(Some(caller));
     let page = state
         .checkout
-        .call(
+        .call_idempotent(
             &ctx,
             request,
             |mut c, r| async move { c.list_orders(r).await },
@@ -145,14 +144,14 @@ pub async fn list(
     ))]
 pub async fn get(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Order>, ApiError> {
-    let ctx = CallContext::new(trace, Some(caller));
+    let ctx = scope.context(Some(caller));
     let order = state
         .checkout
-        .call(&ctx, pb::GetOrderRequest { id }, |mut c, r| async move {
+        .call_idempotent(&ctx, pb::GetOrderRequest { id }, |mut c, r| async move {
             c.get_order(r).await
         })
         .await

@@ -1,10 +1,9 @@
 //! `/api/v1/products` and `/api/v1/categories`, answered by the catalog.
 
+use super::extract::Scope;
 use axum::Json;
 use axum::extract::State;
 use emporium_api::catalog::v1 as pb;
-use emporium_chassis::TraceContext;
-use emporium_chassis::grpc::CallContext;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -60,10 +59,10 @@ pub struct ProductParams {
 )]
 pub async fn list_products(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<ProductPage>, ApiError> {
-    let ctx = CallContext::new(trace, None);
+    let ctx = scope.context(None);
     let page_size = match params.limit {
         None => 0,
         Some(n @ 1..=MAX_LIMIT) => n,
@@ -91,7 +90,7 @@ pub async fn list_products(
                 category,
             };
             catalog
-                .call(&ctx, request, |mut c, r| async move {
+                .call_idempotent(&ctx, request, |mut c, r| async move {
                     c.search_products(r).await
                 })
                 .await
@@ -103,7 +102,7 @@ pub async fn list_products(
                 category,
             };
             catalog
-                .call(
+                .call_idempotent(
                     &ctx,
                     request,
                     |mut c, r| async move { c.list_products(r).await },
@@ -114,7 +113,7 @@ pub async fn list_products(
     .map_err(ApiError::upstream("catalog"))?;
     let mut page = ProductPage::from(page);
     if let Some(currency) = params.currency {
-        convert_prices(&state, trace, &currency, &mut page.items).await?;
+        convert_prices(&state, &scope, &currency, &mut page.items).await?;
     }
     Ok(Json(page))
 }
@@ -134,21 +133,21 @@ pub async fn list_products(
 )]
 pub async fn get_product(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<ProductParams>,
 ) -> Result<Json<Product>, ApiError> {
-    let ctx = CallContext::new(trace, None);
+    let ctx = scope.context(None);
     let product = state
         .catalog
-        .call(&ctx, pb::GetProductRequest { id }, |mut c, r| async move {
+        .call_idempotent(&ctx, pb::GetProductRequest { id }, |mut c, r| async move {
             c.get_product(r).await
         })
         .await
         .map_err(ApiError::upstream("catalog"))?;
     let mut products = [Product::from(product)];
     if let Some(currency) = params.currency {
-        convert_prices(&state, trace, &currency, &mut products).await?;
+        convert_prices(&state, &scope, &currency, &mut products).await?;
     }
     let [product] = products;
     Ok(Json(product))
@@ -166,12 +165,12 @@ pub async fn get_product(
 )]
 pub async fn list_categories(
     State(state): State<AppState>,
-    axum::Extension(trace): axum::Extension<TraceContext>,
+    scope: Scope,
 ) -> Result<Json<CategoryList>, ApiError> {
-    let ctx = CallContext::new(trace, None);
+    let ctx = scope.context(None);
     let response = state
         .catalog
-        .call(&ctx, pb::ListCategoriesRequest {}, |mut c, r| async move {
+        .call_idempotent(&ctx, pb::ListCategoriesRequest {}, |mut c, r| async move {
             c.list_categories(r).await
         })
         .await
