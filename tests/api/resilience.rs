@@ -102,12 +102,12 @@ async fn reads(gateway: &emporium_testkit::Running, path: &str, n: usize) -> Vec
 /// `catalog.test`, one database; the port is picked by the first.
 async fn two_catalogs(db: &TestDb) -> (u16, emporium_testkit::Running, emporium_testkit::Running) {
     for _ in 0..20 {
-        let a = emporium_testkit::spawn_catalog_on(db, "127.0.0.2:0".parse().unwrap())
+        let a = emporium_testkit::spawn_catalog_on(db, "127.0.0.2:0".parse().unwrap(), table(&[]))
             .await
             .unwrap();
         let port = a.addr.port();
         let addr = std::net::SocketAddr::from(([127, 0, 0, 3], port));
-        if let Ok(b) = emporium_testkit::spawn_catalog_on(db, addr).await {
+        if let Ok(b) = emporium_testkit::spawn_catalog_on(db, addr, table(&[])).await {
             return (port, a, b);
         }
         a.stop().await.unwrap();
@@ -199,4 +199,84 @@ async fn when_every_catalog_is_failing_reads_are_refused_at_once_with_retry_afte
         .unwrap();
     assert_problem(response, 503).await;
     assert!(started.elapsed() < std::time::Duration::from_millis(300));
+}
+
+/// The etcd URL for registry tests, or `None` after saying the test is skipped.
+fn etcd_url() -> Option<String> {
+    let url = std::env::var("EMPORIUM_TEST_ETCD_URL")
+        .ok()
+        .filter(|s| !s.is_empty());
+    if url.is_none() {
+        eprintln!("SKIPPED (etcd): set EMPORIUM_TEST_ETCD_URL to run this test against etcd");
+    }
+    url
+}
+
+#[tokio::test]
+async fn with_a_registry_replicas_register_when_ready_leave_when_they_drain_and_share_the_reads() {
+    let Some(etcd) = etcd_url() else { return };
+    let prefix = format!(
+        "/emporium-test/{}/",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let registry = [
+        ("registry.url", etcd.as_str()),
+        ("registry.prefix", prefix.as_str()),
+        ("registry.ttl", "2s"),
+    ];
+    let db = TestDb::new(Backend::Sqlite).await.unwrap().unwrap();
+    let spawn = |ip: [u8; 4]| {
+        emporium_testkit::spawn_catalog_on(
+            &db,
+            std::net::SocketAddr::from((ip, 0)),
+            table(&registry),
+        )
+    };
+    let a = spawn([127, 0, 0, 2]).await.unwrap();
+    let b = spawn([127, 0, 0, 3]).await.unwrap();
+    let listing = emporium_registry::Registry::connect_lazy(&etcd, Some(&prefix)).unwrap();
+    let registered = || async { listing.list("catalog").await.unwrap_or_default() };
+    emporium_testkit::poll(std::time::Duration::from_secs(5), || async {
+        registered().await.len() == 2
+    })
+    .await
+    .expect("both replicas register once ready");
+
+    // The gateway names the service; the registry, not DNS, says where it is.
+    let mut gateway_settings = registry.to_vec();
+    gateway_settings.push(("catalog.resolve_interval", "200ms"));
+    let gateway = spawn_gateway_with("http://catalog:50051", table(&gateway_settings))
+        .await
+        .unwrap();
+    let statuses = reads(&gateway, "/api/v1/categories", 200).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let (on_a, on_b) = (
+        served(&a, LIST_CATEGORIES).await,
+        served(&b, LIST_CATEGORIES).await,
+    );
+    assert_eq!(on_a + on_b, 200.0);
+    assert!(on_a >= 50.0 && on_b >= 50.0, "split {on_a}/{on_b}");
+
+    // A graceful stop deregisters at once (no waiting for the lease).
+    b.stop().await.unwrap();
+    assert_eq!(registered().await, vec![a.addr]);
+    let statuses = reads(&gateway, "/api/v1/categories", 80).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+
+    // A new replica is found through the watch and gets calls.
+    let c = spawn([127, 0, 0, 4]).await.unwrap();
+    let mut found = false;
+    for _ in 0..40 {
+        let statuses = reads(&gateway, "/api/v1/categories", 16).await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        if served(&c, LIST_CATEGORIES).await > 0.0 {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(found, "the new replica never got a call");
 }

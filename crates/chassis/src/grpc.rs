@@ -193,6 +193,8 @@ pub struct GrpcService {
     pub metrics: Arc<Metrics>,
     pub faults: Faults,
     pub drain_timeout: Duration,
+    /// Where the service registers itself while ready (nowhere by default).
+    pub registry: crate::client::RegistrySettings,
 }
 
 /// Runs a gRPC service until `shutdown` is cancelled, then drains it: the
@@ -207,12 +209,21 @@ pub async fn run_service(
         name,
         service_names,
         descriptor_set,
-        ports: Ports { grpc, admin, .. },
+        ports:
+            Ports {
+                grpc,
+                admin,
+                grpc_addr,
+                ..
+            },
         metrics,
         faults,
         drain_timeout,
+        registry,
     } = service;
     let health = Health::new();
+    let registration =
+        registry.spawn_registration(name, grpc_addr, health.clone(), shutdown.child_token());
     let parts = ServerParts {
         service_names,
         descriptor_set,
@@ -227,7 +238,12 @@ pub async fn run_service(
         admin,
         drain_timeout,
     };
-    lifecycle::run(service, shutdown, |stop| serve(grpc, routes, parts, stop)).await
+    let stopped = lifecycle::run(service, shutdown, |stop| serve(grpc, routes, parts, stop)).await;
+    if let Some(registration) = registration {
+        // Deregistration began with the drain; give it its deadline.
+        let _ = tokio::time::timeout(Duration::from_secs(3), registration).await;
+    }
+    stopped
 }
 
 /// Keeps the gRPC health status equal to the service's readiness.

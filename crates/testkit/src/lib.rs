@@ -297,9 +297,13 @@ pub async fn spawn_catalog_with(db: &TestDb, overrides: Table) -> anyhow::Result
 }
 
 /// Starts the catalog on `db` listening on `grpc_addr` (e.g. one of several
-/// replicas on 127.0.0.x sharing a port and a database).
-pub async fn spawn_catalog_on(db: &TestDb, grpc_addr: SocketAddr) -> anyhow::Result<Running> {
-    let mut config: CatalogConfig = test_config(CatalogConfig::load, Table::new())?;
+/// replicas on 127.0.0.x sharing a port and a database), with extra settings.
+pub async fn spawn_catalog_on(
+    db: &TestDb,
+    grpc_addr: SocketAddr,
+    overrides: Table,
+) -> anyhow::Result<Running> {
+    let mut config: CatalogConfig = test_config(CatalogConfig::load, overrides)?;
     config.grpc_addr = grpc_addr;
     config.database.url = Some(Secret::new(db.url()));
     let server = CatalogServer::build(config).await?;

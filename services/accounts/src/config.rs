@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use emporium_chassis::client::RegistrySettings;
 use emporium_chassis::config::{
     ConfigError, DatabaseConfig, Duration, Secret, ShutdownConfig, Sources,
 };
@@ -36,6 +37,8 @@ pub struct AccountsConfig {
     pub password_hashing: PasswordHashing,
     pub shutdown: ShutdownConfig,
     pub faults: Faults,
+    /// The optional service registry (etcd); DNS only when unset.
+    pub registry: RegistrySettings,
 }
 
 /// What access tokens say and how long they last.
@@ -98,6 +101,7 @@ impl Default for AccountsConfig {
             password_hashing: PasswordHashing::default(),
             shutdown: ShutdownConfig::default(),
             faults: Faults::default(),
+            registry: RegistrySettings::default(),
         }
     }
 }
@@ -134,6 +138,7 @@ impl AccountsConfig {
         sources: Sources<'_>,
     ) -> Result<Self, ConfigError> {
         let mut config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
+        config.registry.validate(SECTION)?;
         if let Some(url) = &config.database.url
             && crate::store::Backend::of_url(url.expose()).is_none()
         {

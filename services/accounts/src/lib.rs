@@ -163,6 +163,7 @@ impl AccountsServer {
             ports,
             metrics: Arc::new(Metrics::new("accounts")),
             faults: config.faults.clone(),
+            registry: config.registry.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
         let stopped = run_service(service, routes, shutdown).await;

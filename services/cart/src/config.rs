@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use emporium_chassis::client::RegistrySettings;
 use emporium_chassis::config::{
     ConfigError, DatabaseConfig, Duration, Secret, ShutdownConfig, Sources,
 };
@@ -39,6 +40,8 @@ pub struct CartConfig {
     pub catalog: Upstream,
     pub shutdown: ShutdownConfig,
     pub faults: Faults,
+    /// The optional service registry (etcd); DNS only when unset.
+    pub registry: RegistrySettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -79,6 +82,7 @@ impl Default for CartConfig {
             catalog: Upstream::new("http://localhost:50051"),
             shutdown: ShutdownConfig::default(),
             faults: Faults::default(),
+            registry: RegistrySettings::default(),
         }
     }
 }
@@ -93,6 +97,7 @@ impl CartConfig {
         sources: Sources<'_>,
     ) -> Result<Self, ConfigError> {
         let config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
+        config.registry.validate(SECTION)?;
         emporium_chassis::grpc::validate("cart.catalog", &config.catalog)?;
         if let Some(url) = &config.database.url
             && !url.expose().starts_with("sqlite:")

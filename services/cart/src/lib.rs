@@ -103,7 +103,9 @@ impl CartServer {
     /// prepares the catalog client (which connects on first use).
     pub async fn build(config: CartConfig) -> Result<Self, StartError> {
         let metrics = Arc::new(Metrics::new("cart"));
-        let catalog = Catalog::new(&config.catalog, &metrics)?;
+        let mut upstream = config.catalog.clone();
+        config.registry.apply("cart", [&mut upstream])?;
+        let catalog = Catalog::new(&upstream, &metrics)?;
         let store = open_store(&config).await?;
         let ports = Ports::bind("cart", config.grpc_addr, config.admin_addr)?;
         Ok(Self {
@@ -149,6 +151,7 @@ impl CartServer {
             ports,
             metrics,
             faults: config.faults.clone(),
+            registry: config.registry.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
         let stopped = run_service(service, routes, shutdown).await;

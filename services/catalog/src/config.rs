@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use emporium_chassis::client::RegistrySettings;
 use emporium_chassis::config::{ConfigError, DatabaseConfig, Secret, ShutdownConfig, Sources};
 use emporium_chassis::grpc::Faults;
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,8 @@ pub struct CatalogConfig {
     pub database: DatabaseConfig,
     pub shutdown: ShutdownConfig,
     pub faults: Faults,
+    /// The optional service registry (etcd); DNS only when unset.
+    pub registry: RegistrySettings,
 }
 
 impl Default for CatalogConfig {
@@ -29,6 +32,7 @@ impl Default for CatalogConfig {
             database: DatabaseConfig::default(),
             shutdown: ShutdownConfig::default(),
             faults: Faults::default(),
+            registry: RegistrySettings::default(),
         }
     }
 }
@@ -43,6 +47,7 @@ impl CatalogConfig {
         sources: Sources<'_>,
     ) -> Result<Self, ConfigError> {
         let config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
+        config.registry.validate(SECTION)?;
         if let Some(url) = &config.database.url
             && crate::store::Backend::of_url(url.expose()).is_none()
         {

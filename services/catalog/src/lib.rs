@@ -109,6 +109,7 @@ impl CatalogServer {
             ports,
             metrics: Arc::new(Metrics::new("catalog")),
             faults: config.faults.clone(),
+            registry: config.registry.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
         let stopped = run_service(service, routes, shutdown).await;

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use emporium_chassis::client::RegistrySettings;
 use emporium_chassis::config::{
     ConfigError, DatabaseConfig, Duration, Secret, ShutdownConfig, Sources, Table,
 };
@@ -20,6 +21,8 @@ pub struct CheckoutConfig {
     pub database: DatabaseConfig,
     pub shutdown: ShutdownConfig,
     pub faults: Faults,
+    /// The optional service registry (etcd); DNS only when unset.
+    pub registry: RegistrySettings,
     pub saga: SagaConfig,
     pub cart: Upstream,
     pub catalog: Upstream,
@@ -79,6 +82,7 @@ impl Default for CheckoutConfig {
             database: DatabaseConfig::default(),
             shutdown: ShutdownConfig::default(),
             faults: Faults::default(),
+            registry: RegistrySettings::default(),
             saga: SagaConfig::default(),
             catalog: upstream(50051, Duration::from_secs(2)),
             cart: upstream(50052, Duration::from_secs(2)),
@@ -97,6 +101,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://checkout.db";
 impl CheckoutConfig {
     pub fn load(base: Table, sources: Sources<'_>) -> Result<Self, ConfigError> {
         let config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
+        config.registry.validate(SECTION)?;
         for (key, upstream) in config.upstreams() {
             emporium_chassis::grpc::validate(&format!("checkout.{key}"), upstream)?;
         }

@@ -141,6 +141,7 @@ impl CheckoutServer {
             ports,
             metrics,
             faults: config.faults.clone(),
+            registry: config.registry.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
         let stopped = run_service(service, routes, shutdown).await;

@@ -26,6 +26,22 @@ pub struct Upstreams {
 impl Upstreams {
     /// Lazily-connecting clients (needs a Tokio runtime).
     pub fn new(config: &CheckoutConfig, metrics: &Metrics) -> Result<Self, ConfigError> {
+        let mut config = config.clone();
+        let CheckoutConfig {
+            cart,
+            catalog,
+            currency,
+            inventory,
+            payment,
+            shipping,
+            registry,
+            ..
+        } = &mut config;
+        registry.apply(
+            "checkout",
+            [cart, catalog, currency, inventory, payment, shipping],
+        )?;
+        let config = &config;
         Ok(Self {
             cart: Client::new(
                 "checkout.cart",

@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use emporium_chassis::client::RegistrySettings;
 use emporium_chassis::config::{ConfigError, Duration, ShutdownConfig, Sources};
 use emporium_chassis::grpc::Faults;
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,8 @@ pub struct CurrencyConfig {
     pub reload_interval: Duration,
     pub shutdown: ShutdownConfig,
     pub faults: Faults,
+    /// The optional service registry (etcd); DNS only when unset.
+    pub registry: RegistrySettings,
 }
 
 impl Default for CurrencyConfig {
@@ -44,6 +47,7 @@ impl Default for CurrencyConfig {
             reload_interval: Duration::from_secs(30),
             shutdown: ShutdownConfig::default(),
             faults: Faults::default(),
+            registry: RegistrySettings::default(),
         }
     }
 }
@@ -55,6 +59,7 @@ impl CurrencyConfig {
         sources: Sources<'_>,
     ) -> Result<Self, ConfigError> {
         let config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
+        config.registry.validate(SECTION)?;
         if config.reload_interval < MIN_RELOAD_INTERVAL {
             return Err(ConfigError::invalid(
                 "currency.reload_interval",

@@ -136,6 +136,7 @@ impl CurrencyServer {
             ports,
             metrics,
             faults: config.faults.clone(),
+            registry: config.registry.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
         let stopped = run_service(service, routes, shutdown).await;

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use emporium_chassis::client::RegistrySettings;
 use emporium_chassis::config::{ConfigError, Duration, ShutdownConfig, Sources, Table};
 use emporium_chassis::grpc::Upstream;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,9 @@ pub struct GatewayConfig {
     pub request_timeout: Duration,
     /// Time budget per route class, passed down every call as its deadline.
     pub budgets: Budgets,
+    /// The optional service registry (etcd) the upstreams are found in;
+    /// DNS only when unset. The gateway serves HTTP and does not register.
+    pub registry: RegistrySettings,
     /// Largest request body accepted (413 above).
     pub max_body_bytes: u64,
     /// Longest request URI accepted, path and query (414 above).
@@ -129,6 +133,7 @@ impl Default for GatewayConfig {
             auth: AuthConfig::default(),
             request_timeout: Duration::from_secs(10),
             budgets: Budgets::default(),
+            registry: RegistrySettings::default(),
             max_body_bytes: 64 * 1024,
             max_uri_bytes: 4096,
             shutdown: ShutdownConfig::default(),
@@ -139,6 +144,7 @@ impl Default for GatewayConfig {
 impl GatewayConfig {
     pub fn load(base: Table, sources: Sources<'_>) -> Result<Self, ConfigError> {
         let config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
+        config.registry.validate(SECTION)?;
         for (key, upstream) in config.upstreams() {
             emporium_chassis::grpc::validate(&format!("gateway.{key}"), upstream)?;
             if upstream.timeout >= config.request_timeout {

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use emporium_chassis::client::RegistrySettings;
 use emporium_chassis::config::{
     ConfigError, DatabaseConfig, Duration, Secret, ShutdownConfig, Sources,
 };
@@ -25,6 +26,8 @@ pub struct InventoryConfig {
     pub sweep_interval: Duration,
     pub shutdown: ShutdownConfig,
     pub faults: Faults,
+    /// The optional service registry (etcd); DNS only when unset.
+    pub registry: RegistrySettings,
 }
 
 impl Default for InventoryConfig {
@@ -37,6 +40,7 @@ impl Default for InventoryConfig {
             sweep_interval: Duration::from_secs(30),
             shutdown: ShutdownConfig::default(),
             faults: Faults::default(),
+            registry: RegistrySettings::default(),
         }
     }
 }
@@ -51,6 +55,7 @@ impl InventoryConfig {
         sources: Sources<'_>,
     ) -> Result<Self, ConfigError> {
         let config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
+        config.registry.validate(SECTION)?;
         if let Some(url) = &config.database.url
             && crate::store::Backend::of_url(url.expose()).is_none()
         {

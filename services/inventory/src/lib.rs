@@ -124,6 +124,7 @@ impl InventoryServer {
             ports,
             metrics: Arc::new(Metrics::new("inventory")),
             faults: config.faults.clone(),
+            registry: config.registry.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
         let stopped = run_service(service, routes, shutdown).await;

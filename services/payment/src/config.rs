@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 
+use emporium_chassis::client::RegistrySettings;
 use emporium_chassis::config::{
     ConfigError, DatabaseConfig, Duration, Secret, ShutdownConfig, Sources,
 };
@@ -27,6 +28,8 @@ pub struct PaymentConfig {
     pub database: DatabaseConfig,
     pub shutdown: ShutdownConfig,
     pub faults: PaymentFaults,
+    /// The optional service registry (etcd); DNS only when unset.
+    pub registry: RegistrySettings,
 }
 
 /// Deliberate failures, for resilience demos. Off by default.
@@ -60,6 +63,7 @@ impl Default for PaymentConfig {
             database: DatabaseConfig::default(),
             shutdown: ShutdownConfig::default(),
             faults: PaymentFaults::default(),
+            registry: RegistrySettings::default(),
         }
     }
 }
@@ -74,6 +78,7 @@ impl PaymentConfig {
         sources: Sources<'_>,
     ) -> Result<Self, ConfigError> {
         let config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
+        config.registry.validate(SECTION)?;
         if let Some(url) = &config.database.url
             && crate::store::Backend::of_url(url.expose()).is_none()
         {

@@ -155,6 +155,7 @@ impl PaymentServer {
             ports,
             metrics: Arc::new(Metrics::new("payment")),
             faults: config.faults.chassis(),
+            registry: config.registry.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
         let stopped = run_service(service, routes, shutdown).await;

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use emporium_chassis::client::RegistrySettings;
 use emporium_chassis::config::{ConfigError, DatabaseConfig, Secret, ShutdownConfig, Sources};
 use emporium_chassis::grpc::Faults;
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,8 @@ pub struct ShippingConfig {
     pub database: DatabaseConfig,
     pub shutdown: ShutdownConfig,
     pub faults: Faults,
+    /// The optional service registry (etcd); DNS only when unset.
+    pub registry: RegistrySettings,
     /// The event bus: `order.placed.v1` in, `shipment.created.v1` out.
     pub events: emporium_eventbus::EventBusConfig,
     /// How often the outbox relay looks for unpublished events.
@@ -33,6 +36,7 @@ impl Default for ShippingConfig {
             database: DatabaseConfig::default(),
             shutdown: ShutdownConfig::default(),
             faults: Faults::default(),
+            registry: RegistrySettings::default(),
             events: emporium_eventbus::EventBusConfig::default(),
             relay_interval: emporium_chassis::config::Duration::from_millis(200),
         }
@@ -49,6 +53,7 @@ impl ShippingConfig {
         sources: Sources<'_>,
     ) -> Result<Self, ConfigError> {
         let config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
+        config.registry.validate(SECTION)?;
         if let Some(url) = &config.database.url
             && crate::store::Backend::of_url(url.expose()).is_none()
         {

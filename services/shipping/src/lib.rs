@@ -151,6 +151,7 @@ impl ShippingServer {
             ports,
             metrics,
             faults: config.faults.clone(),
+            registry: config.registry.clone(),
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
         let stopped = run_service(service, routes, shutdown).await;

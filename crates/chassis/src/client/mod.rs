@@ -23,6 +23,7 @@
 //! own (see `docs/architecture.md`).
 
 pub mod balance;
+pub mod discovery;
 pub mod metrics;
 pub mod resolve;
 
@@ -38,6 +39,7 @@ use crate::identity::Identity;
 use crate::{Metrics, TraceContext};
 pub use balance::Balanced;
 use balance::{AttemptSlot, Pool, Target};
+pub use discovery::RegistrySettings;
 use metrics::ClientMetrics;
 pub use resolve::{Resolve, Resolver, StaticResolver, SystemResolver};
 

@@ -46,6 +46,18 @@ pub struct AppState {
 impl AppState {
     /// Lazily-connecting clients for every upstream (needs a Tokio runtime).
     pub fn new(config: &GatewayConfig, metrics: &Metrics) -> Result<Self, ConfigError> {
+        let mut config = config.clone();
+        let GatewayConfig {
+            catalog,
+            accounts,
+            cart,
+            currency,
+            checkout,
+            registry,
+            ..
+        } = &mut config;
+        registry.apply("gateway", [catalog, accounts, cart, currency, checkout])?;
+        let config = &config;
         let accounts = Client::new(
             "gateway.accounts",
             &config.accounts,
