@@ -24,7 +24,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use emporium_chassis::TraceContext;
+use emporium_chassis::{ErrorKind, TraceContext};
 
 use crate::BoxFuture;
 use crate::envelope::{Envelope, EventType};
@@ -287,6 +287,9 @@ pub enum Nacked {
     Retry { after: Duration },
     /// That was the last allowed attempt: the event is now a dead letter.
     DeadLettered,
+    /// A transient failure ([`Delivery::fail`] with a transient kind): the
+    /// event comes again after this delay, and no attempt was counted.
+    Transient { after: Duration },
 }
 
 /// A backend's source of deliveries for one consumer.
@@ -509,6 +512,21 @@ impl Delivery {
             "An event could not be handled for now; it will be retried without counting an attempt."
         );
         Ok(after)
+    }
+
+    /// Settles a failed handling by what kind of failure it was — the ONE
+    /// classification, [`ErrorKind::is_transient`]: a transient kind (a
+    /// database or upstream unavailable, a deadline, a rate limit) is
+    /// [`retry`](Self::retry) (not counted, never dead-lettered); any other
+    /// kind is [`nack`](Self::nack) with the consumer's backoff (counted;
+    /// dead-lettered after `max_deliver` attempts).
+    pub async fn fail(self, kind: ErrorKind, reason: impl fmt::Display) -> Result<Nacked> {
+        if kind.is_transient() {
+            let after = self.retry(reason).await?;
+            Ok(Nacked::Transient { after })
+        } else {
+            self.nack(None, reason).await
+        }
     }
 
     /// The event can never be handled (e.g. its payload is unreadable): stop
