@@ -2,17 +2,22 @@
 //! each service turns these answers into its own error variants.
 
 /// The database could not be reached or gave no connection in time (pool
-/// timeout or closed, I/O, TLS), or the server refused or ended the session
-/// because it is going away or not ready — as during a failover: PostgreSQL
-/// class 08 (connection exception), 57P01–57P03 (administrator or crash
-/// shutdown, cannot connect now) and 53300 (too many connections). Worth
-/// retrying later, not a bug.
+/// timeout or closed, I/O, TLS), the conversation with it broke off (a
+/// protocol error: e.g. a proxy in front of a failing-over server accepts the
+/// connection and closes it, which the PostgreSQL driver reports as an
+/// unexpected answer to its TLS request — nothing a request's data can
+/// cause), or the server refused or ended the session because it is going
+/// away or not ready: PostgreSQL class 08 (connection exception),
+/// 57P01–57P03 (administrator or crash shutdown, cannot connect now) and
+/// 53300 (too many connections). Worth retrying later, not a bug.
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::Io(_)
         | sqlx::Error::PoolClosed
-        | sqlx::Error::Tls(_) => true,
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| is_unavailable_sqlstate(&code)),
         _ => false,
     }
