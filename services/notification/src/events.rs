@@ -376,6 +376,10 @@ mod tests {
         config.validate().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.name, "notification");
         assert_eq!(
+            config.max_in_flight, 32,
+            "orders do not wait for each other"
+        );
+        assert_eq!(
             config.filter.to_string(),
             "types order.placed.v1,shipment.created.v1"
         );

@@ -223,3 +223,17 @@ impl OutboxSource for Outbox {
         Box::pin(async move { self.0.mark_published(ids).await.map_err(|e| e.to_string()) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_consumer_takes_32_orders_at_once_and_caps_its_retries_at_30_s() {
+        let config = consumer_config().unwrap_or_else(|e| panic!("{e}"));
+        config.validate().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.name, "shipping");
+        assert_eq!(config.max_in_flight, 32);
+        assert_eq!(config.backoff_for(100), Duration::from_secs(30));
+    }
+}
