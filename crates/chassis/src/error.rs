@@ -188,6 +188,19 @@ impl ErrorKind {
             .unwrap_or_else(|| Self::from_grpc(status.code()))
     }
 
+    /// Whether the same work may succeed if simply tried again later: a
+    /// dependency (database, upstream, broker) is unavailable, too slow or
+    /// rate-limiting. Everything else — bad input, a rule, a bug — fails the
+    /// same way next time. Event consumers decide by it whether a failure is
+    /// retried without counting, or counts toward dead-lettering
+    /// (`emporium_eventbus::Delivery::fail`).
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable | Self::DeadlineExceeded | Self::RateLimited
+        )
+    }
+
     /// Whether the detail text may be shown to a caller. Internal errors keep
     /// their detail in the logs.
     pub fn is_public(self) -> bool {

@@ -3,21 +3,33 @@
 //! A [`Consumer`] is a handle on a durable position in the event stream,
 //! identified by its name: every process that opens a consumer with the same
 //! name shares that position, and the position survives restarts. The
-//! consumer hands out one [`Delivery`] at a time; settling it with
-//! [`Delivery::ack`], [`Delivery::nack`] or [`Delivery::term`] lets the next
-//! one through. A delivery that is dropped unsettled (the handler panicked,
-//! the process died) is redelivered once its `ack_wait` has passed.
+//! consumer hands out up to `max_in_flight` [`Delivery`]s at a time, at most
+//! one per ordering key (the envelope's `subject`); settling one with
+//! [`Delivery::ack`], [`Delivery::nack`], [`Delivery::retry`] or
+//! [`Delivery::term`] lets the next one through. A delivery that is dropped
+//! unsettled (the handler panicked, the process died) is redelivered once
+//! its `ack_wait` has passed.
+//!
+//! Two kinds of failure, two calls:
+//! - [`Delivery::retry`] — *transient*: the handler could not run now (its
+//!   database or an upstream is unavailable). The event comes again after
+//!   the backoff for its retry count (capped by the schedule's last entry)
+//!   and the attempt does **not** count toward `max_deliver`: it is retried
+//!   for as long as it takes. Only its own key waits meanwhile.
+//! - [`Delivery::nack`] — *deterministic* (or unknown): the attempt counts;
+//!   the `max_deliver`-th failed attempt moves the event to the dead letters.
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use emporium_chassis::TraceContext;
+use emporium_chassis::{ErrorKind, TraceContext};
 
 use crate::BoxFuture;
 use crate::envelope::{Envelope, EventType};
 use crate::error::{Error, Result};
+use crate::lag::{Outcome, Outcomes};
 
 /// Longest consumer name.
 pub const MAX_CONSUMER_NAME_LEN: usize = 64;
@@ -31,6 +43,8 @@ pub const MAX_DELIVER_LIMIT: u32 = 1000;
 pub const MAX_REASON_LEN: usize = 1024;
 /// Longest single wait of [`Consumer::next`]; longer waits are cut to it.
 pub const MAX_WAIT: Duration = Duration::from_secs(300);
+/// Most deliveries one consumer may have outstanding at once.
+pub const MAX_IN_FLIGHT_LIMIT: u32 = 256;
 
 /// Which event types a consumer receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,9 +175,14 @@ pub struct ConsumerConfig {
     /// (default 30 s). Call [`Delivery::in_progress`] to extend it.
     pub ack_wait: Duration,
     /// Delay before retry `n` after a [`Delivery::nack`] without an explicit
-    /// delay: entry `n - 1`, the last entry repeating (default 100 ms,
-    /// 500 ms, 2 s, 10 s, 30 s).
+    /// delay, and before transient retry `n` after a [`Delivery::retry`]:
+    /// entry `n - 1`, the last entry repeating — so it is also the cap
+    /// (default 100 ms, 500 ms, 2 s, 10 s, 30 s).
     pub backoff: Vec<Duration>,
+    /// Deliveries outstanding at once (handed out, or waiting for a
+    /// retry), at most one per ordering key (default 1: strictly one event
+    /// at a time). More lets events of other keys pass one that is stuck.
+    pub max_in_flight: u32,
 }
 
 impl ConsumerConfig {
@@ -178,7 +197,14 @@ impl ConsumerConfig {
                 .into_iter()
                 .map(Duration::from_millis)
                 .collect(),
+            max_in_flight: 1,
         }
+    }
+
+    #[must_use]
+    pub fn max_in_flight(mut self, deliveries: u32) -> Self {
+        self.max_in_flight = deliveries;
+        self
     }
 
     #[must_use]
@@ -222,6 +248,12 @@ impl ConsumerConfig {
                 format!("must be 1 to {MAX_DELIVER_LIMIT}"),
             ));
         }
+        if !(1..=MAX_IN_FLIGHT_LIMIT).contains(&self.max_in_flight) {
+            return Err(Error::config(
+                "consumer.max_in_flight",
+                format!("must be 1 to {MAX_IN_FLIGHT_LIMIT}"),
+            ));
+        }
         if self.ack_wait < Duration::from_millis(100) || self.ack_wait > MAX_DELAY {
             return Err(Error::config(
                 "consumer.ack_wait",
@@ -255,6 +287,9 @@ pub enum Nacked {
     Retry { after: Duration },
     /// That was the last allowed attempt: the event is now a dead letter.
     DeadLettered,
+    /// A transient failure ([`Delivery::fail`] with a transient kind): the
+    /// event comes again after this delay, and no attempt was counted.
+    Transient { after: Duration },
 }
 
 /// A backend's source of deliveries for one consumer.
@@ -268,6 +303,9 @@ pub(crate) trait Settle: Send + Sync + fmt::Debug {
     fn ack(&self) -> BoxFuture<'_, Result<()>>;
     /// Hand the event out again after `delay`; `reason` is kept as the last error.
     fn nack<'a>(&'a self, delay: Duration, reason: &'a str) -> BoxFuture<'a, Result<()>>;
+    /// Hand the event out again after `delay` WITHOUT counting this
+    /// attempt (a transient failure); its key stays held meanwhile.
+    fn retry<'a>(&'a self, delay: Duration, reason: &'a str) -> BoxFuture<'a, Result<()>>;
     /// Write a dead letter for the event, then stop delivering it; the
     /// dead letter must be durable before the original is released.
     fn dead_letter<'a>(
@@ -285,11 +323,24 @@ pub(crate) trait Settle: Send + Sync + fmt::Debug {
 pub struct Consumer {
     config: Arc<ConsumerConfig>,
     source: Box<dyn DeliverySource>,
+    outcomes: Option<Arc<Outcomes>>,
 }
 
 impl Consumer {
     pub(crate) fn new(config: Arc<ConsumerConfig>, source: Box<dyn DeliverySource>) -> Self {
-        Self { config, source }
+        Self {
+            config,
+            source,
+            outcomes: None,
+        }
+    }
+
+    /// Counts how this consumer's deliveries are settled (see
+    /// [`crate::lag::Outcomes`]).
+    #[must_use]
+    pub fn counting(mut self, outcomes: Arc<Outcomes>) -> Self {
+        self.outcomes = Some(outcomes);
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -303,13 +354,19 @@ impl Consumer {
     /// The next delivery, or `None` when none arrived within `wait` (at
     /// most [`MAX_WAIT`]).
     ///
-    /// One delivery is outstanding per consumer name at a time (that is how
-    /// per-subject order is kept): settle a delivery before asking for the
-    /// next, or the next call waits for its `ack_wait` to expire.
-    /// Cancel-safe in effect: a call dropped mid-wait at worst leaves an
-    /// event handed out to nobody, which comes again after `ack_wait`.
+    /// Up to `max_in_flight` deliveries are outstanding per consumer name
+    /// at a time, and at most one per ordering key (that is how per-subject
+    /// order is kept): with all of them handed out, settle one before
+    /// asking for the next, or the next call waits for an `ack_wait` to
+    /// expire. Cancel-safe in effect: a call dropped mid-wait at worst
+    /// leaves an event handed out to nobody, which comes again after
+    /// `ack_wait`.
     pub async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>> {
-        self.source.next(wait.min(MAX_WAIT)).await
+        let delivery = self.source.next(wait.min(MAX_WAIT)).await?;
+        Ok(delivery.map(|mut d| {
+            d.outcomes.clone_from(&self.outcomes);
+            d
+        }))
     }
 }
 
@@ -320,9 +377,11 @@ impl Consumer {
 pub struct Delivery {
     envelope: Envelope,
     attempt: u32,
+    retries: u32,
     sequence: u64,
     config: Arc<ConsumerConfig>,
     settle: Box<dyn Settle>,
+    outcomes: Option<Arc<Outcomes>>,
 }
 
 impl Delivery {
@@ -336,9 +395,23 @@ impl Delivery {
         Self {
             envelope,
             attempt,
+            retries: 0,
             sequence,
             config,
             settle,
+            outcomes: None,
+        }
+    }
+
+    /// Sets how many transient retries came before this delivery.
+    pub(crate) fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    fn count(&self, outcome: Outcome) {
+        if let Some(outcomes) = &self.outcomes {
+            outcomes.count(outcome);
         }
     }
 
@@ -346,10 +419,19 @@ impl Delivery {
         &self.envelope
     }
 
-    /// 1 for the first delivery of this event to this consumer, 2 for the
-    /// first redelivery, and so on.
+    /// 1 for the first delivery of this event to this consumer, 2 after
+    /// its first failed attempt (a [`nack`](Self::nack) or an expired
+    /// `ack_wait`), and so on. Transient retries ([`retry`](Self::retry))
+    /// do not count.
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// Transient retries ([`retry`](Self::retry)) of this event before this
+    /// delivery (0 on the first try). Kept across restarts on the log; on
+    /// NATS a retry interrupted by a restart comes back as a failed attempt.
+    pub fn retries(&self) -> u32 {
+        self.retries
     }
 
     /// The event's position in the stream (backend-assigned, increasing in
@@ -371,7 +453,9 @@ impl Delivery {
     /// The event was handled: never deliver it to this consumer again.
     /// Returns once the acknowledgement is stored.
     pub async fn ack(self) -> Result<()> {
-        self.settle.ack().await
+        self.settle.ack().await?;
+        self.count(Outcome::Acked);
+        Ok(())
     }
 
     /// Handling failed for now: deliver it again after `delay`, or after the
@@ -391,13 +475,58 @@ impl Delivery {
                 reason = %reason,
                 "An event failed its last attempt and was moved to the dead letters."
             );
+            self.count(Outcome::DeadLettered);
             return Ok(Nacked::DeadLettered);
         }
         let after = delay
             .unwrap_or_else(|| self.config.backoff_for(self.attempt))
             .min(MAX_DELAY);
         self.settle.nack(after, &reason).await?;
+        self.count(Outcome::Failed);
         Ok(Nacked::Retry { after })
+    }
+
+    /// Handling could not run for a passing reason (the database or an
+    /// upstream is unavailable): deliver the event again after the backoff
+    /// for its next transient retry — the schedule's entry for
+    /// [`retries`](Self::retries)` + 1`, its last entry being the cap — and
+    /// do NOT count this attempt toward `max_deliver`. A transient failure
+    /// therefore never dead-letters an event; it is retried for as long as
+    /// it takes. Events of other keys keep flowing meanwhile (up to
+    /// `max_in_flight`); later events of the same key wait behind it.
+    /// Returns the delay.
+    pub async fn retry(self, reason: impl fmt::Display) -> Result<Duration> {
+        let reason = bounded_reason(reason);
+        let after = self
+            .config
+            .backoff_for(self.retries.saturating_add(1))
+            .min(MAX_DELAY);
+        self.settle.retry(after, &reason).await?;
+        self.count(Outcome::Retried);
+        tracing::debug!(
+            consumer = %self.config.name,
+            event_id = %self.envelope.id(),
+            retries = self.retries.saturating_add(1),
+            retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+            reason = %reason,
+            "An event could not be handled for now; it will be retried without counting an attempt."
+        );
+        Ok(after)
+    }
+
+    /// Settles a failed handling by what kind of failure it was — the ONE
+    /// classification, [`ErrorKind::is_transient`]: a transient kind (a
+    /// database or upstream unavailable, a deadline, a rate limit) is
+    /// [`retry`](Self::retry) (not counted, never dead-lettered); any other
+    /// kind is [`nack`](Self::nack) with the consumer's backoff (counted;
+    /// dead-lettered after `max_deliver` attempts).
+    pub async fn fail(self, kind: ErrorKind, reason: impl fmt::Display) -> Result<Nacked> {
+        if kind.is_transient() {
+            let after = self.retry(reason).await?;
+            Ok(Nacked::Transient { after })
+        } else {
+            self.nack(None, reason).await
+        }
     }
 
     /// The event can never be handled (e.g. its payload is unreadable): stop
@@ -415,6 +544,7 @@ impl Delivery {
             reason = %reason,
             "An event was rejected and moved to the dead letters."
         );
+        self.count(Outcome::DeadLettered);
         Ok(())
     }
 
@@ -490,6 +620,8 @@ mod tests {
             ConsumerConfig::new("UPPER", Filter::All),
             ConsumerConfig::new("x".repeat(65), Filter::All),
             ok.clone().max_deliver(0),
+            ok.clone().max_in_flight(0),
+            ok.clone().max_in_flight(MAX_IN_FLIGHT_LIMIT + 1),
             ok.clone().ack_wait(Duration::from_millis(5)),
             ok.clone().backoff([Duration::from_secs(7200)]),
             ok.clone().backoff(vec![Duration::from_millis(1); 17]),

@@ -45,8 +45,12 @@
 //! see an event more than once and must be idempotent (record the envelope
 //! id in the same transaction as the effect).
 //!
-//! **Retries and dead letters.** [`Delivery::nack`] asks for a redelivery
-//! after a delay (the consumer's backoff schedule by default). The
+//! **Retries and dead letters.** Two kinds of failure. A *transient* one
+//! ([`Delivery::retry`]: the handler's database or an upstream is
+//! unavailable) brings the event back after the consumer's backoff for its
+//! retry count — the schedule's last entry is the cap — and never counts
+//! toward `max_deliver`: it is retried for as long as it takes. A
+//! *deterministic* (or unknown) one ([`Delivery::nack`]) counts: the
 //! `max_deliver`-th failed attempt — a nack, or an `ack_wait` expiry —
 //! moves the event to the dead letters (`EMPORIUM_DLQ` on NATS, subject
 //! `emporium-dlq.<consumer>`; the `dead_letters` table in the log) with the
@@ -58,16 +62,18 @@
 //! the same envelope id, then remove) and deletes dead letters.
 //!
 //! **Ordering.** Events with the same `subject` (the ordering key, e.g. the
-//! order id) reach a consumer in publish order, retries included. Both
-//! backends keep at most ONE delivery per consumer name outstanding
-//! (`max_ack_pending = 1` on NATS; one row in `deliveries` per consumer in
-//! the log), so the next event is handed out only after the previous one is
-//! acknowledged or dead-lettered. The cost: a consumer processes one event
-//! at a time, and a failing event holds up those behind it until it succeeds
-//! or is dead-lettered (head-of-line blocking, bounded by the backoff
-//! schedule and `max_deliver`). Throughput per consumer is one round trip
-//! per event (see `docs/performance.md`); consumers that need more split the
-//! work across several consumer names with disjoint filters. A replayed dead
+//! order id) reach a consumer in publish order, retries included: a
+//! consumer has up to `max_in_flight` deliveries outstanding (handed out or
+//! waiting for a retry), at most one per subject, so an event is handed out
+//! only after the previous one of its subject is acknowledged or
+//! dead-lettered, while events of other subjects pass a stuck one. With the
+//! default `max_in_flight = 1` a consumer processes one event at a time and
+//! a failing event holds up everything behind it. How each backend keeps
+//! the per-subject gate: the log in its `deliveries` table (shared by every
+//! process on the file); NATS with `max_ack_pending = max_in_flight` and a
+//! gate in each process — with several processes sharing a consumer name
+//! and `max_in_flight > 1`, an event whose predecessor is being retried in
+//! *another* process is not held back (see [`nats`]). A replayed dead
 //! letter is appended to the end of the stream, so it arrives after events
 //! of its subject that were published later.
 //!

@@ -12,7 +12,7 @@
 //!   message per dead letter on `emporium-dlq.<consumer>`, a JSON record
 //!   with the envelope, the attempts and the last error;
 //! - one durable pull consumer per consumer name on `EMPORIUM`: explicit
-//!   ack, `ack_wait`, `max_ack_pending = 1` (ordering), deliver-all.
+//!   ack, `ack_wait`, `max_ack_pending = max_in_flight`, deliver-all.
 //!
 //! How the guarantees are kept:
 //! - *Durability*: publish waits for the stream's acknowledgement.
@@ -33,13 +33,30 @@
 //!   wanted types share (`emporium.order.>`); types outside the filter that
 //!   still arrive are acknowledged and skipped by the client. Lag for such a
 //!   consumer counts those too.
+//! - *Ordering per key*: the server hands out up to `max_in_flight` events
+//!   in stream order; the process keeps, per subject, the one event it has
+//!   handed out or is retrying, and parks later events of that subject
+//!   (extending their leases) until it is settled. With `max_in_flight = 1`
+//!   the server itself keeps one event at a time, across every process.
+//!   With more, the gate is per process: several processes sharing a
+//!   consumer name each gate their own deliveries, so an event whose
+//!   predecessor is being retried in another process is not held back by
+//!   it. (A key reserved for an event nacked to the server is released if
+//!   the event does not come back to this process within its delay plus
+//!   `ack_wait`.)
+//! - *Transient retries*: [`crate::Delivery::retry`] keeps the message in
+//!   the process (not nacked, so the server's delivery count does not
+//!   grow), extends its lease every third of `ack_wait` (`+WPI`), and hands
+//!   it out again when its delay is over. If the process stops meanwhile,
+//!   the lease ends and the event comes back as a failed attempt.
 //! - *Pulling*: each [`Consumer::next`] sends one pull request for one
 //!   message that expires with the wait, so nothing is pulled that the
 //!   application did not ask for (a consumer closed between calls leaves no
 //!   message stranded until `ack_wait`).
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -337,7 +354,7 @@ impl EventBus for NatsBus {
                 ack_wait: config.ack_wait,
                 max_deliver: -1,
                 filter_subject: self.shared.filter_subject(&config.filter),
-                max_ack_pending: 1,
+                max_ack_pending: i64::from(config.max_in_flight),
                 ..pull::Config::default()
             };
             let consumer: PullConsumer = self
@@ -347,10 +364,17 @@ impl EventBus for NatsBus {
                 .await
                 .map_err(|e| Error::backend("creating a durable consumer", e))?;
             let config = Arc::new(config);
+            let local = Arc::new(Mutex::new(Local::default()));
+            let keepalive = tokio::spawn(keep_leases(
+                Arc::downgrade(&local),
+                (config.ack_wait / 3).max(MIN_PULL),
+            ));
             let source = NatsSource {
                 shared: Arc::clone(&self.shared),
                 consumer,
                 config: Arc::clone(&config),
+                local,
+                keepalive,
             };
             Ok(Consumer::new(config, Box::new(source)))
         })
@@ -552,7 +576,140 @@ struct NatsSource {
     shared: Arc<Shared>,
     consumer: PullConsumer,
     config: Arc<ConsumerConfig>,
+    /// The per-key gate and the deliveries waiting in this process.
+    local: Arc<Mutex<Local>>,
+    /// Extends the leases of waiting deliveries; stopped on drop.
+    keepalive: tokio::task::JoinHandle<()>,
 }
+
+impl Drop for NatsSource {
+    fn drop(&mut self) {
+        self.keepalive.abort();
+    }
+}
+
+/// What one process knows about its consumer's keys.
+#[derive(Default)]
+struct Local {
+    /// Per subject, the event of that key this process has handed out or is
+    /// retrying (stream sequence), and — for an event nacked to the server
+    /// — when to stop waiting for it to come back here.
+    keys: HashMap<String, KeyHold>,
+    /// Events pulled but not handed out right now, by stream sequence:
+    /// waiting for a transient retry's delay, or for their key.
+    waiting: BTreeMap<u64, Waiting>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct KeyHold {
+    sequence: u64,
+    until: Option<tokio::time::Instant>,
+}
+
+struct Waiting {
+    message: Arc<jetstream::Message>,
+    envelope: Envelope,
+    attempt: u32,
+    retries: u32,
+    /// `Some`: a transient retry due then (its key is held by it); `None`:
+    /// parked until its key is free.
+    due: Option<tokio::time::Instant>,
+}
+
+impl Local {
+    fn key_free_for(&mut self, subject: &str, sequence: u64) -> bool {
+        match self.keys.get(subject) {
+            None => true,
+            Some(hold) if hold.sequence == sequence => true,
+            Some(hold) => hold
+                .until
+                .is_some_and(|until| until <= tokio::time::Instant::now()),
+        }
+    }
+
+    fn hold(&mut self, subject: &str, sequence: u64) {
+        self.keys.insert(
+            subject.to_owned(),
+            KeyHold {
+                sequence,
+                until: None,
+            },
+        );
+    }
+
+    fn release(&mut self, subject: &str, sequence: u64) {
+        if self
+            .keys
+            .get(subject)
+            .is_some_and(|h| h.sequence == sequence)
+        {
+            self.keys.remove(subject);
+        }
+    }
+
+    /// The lowest-sequence waiting event that may go out now (its retry is
+    /// due, or its key became free), taking its key.
+    fn take_ready(&mut self) -> Option<(u64, Waiting)> {
+        let now = tokio::time::Instant::now();
+        let sequence = self
+            .waiting
+            .iter()
+            .find(|(seq, w)| match w.due {
+                Some(due) => due <= now,
+                None => {
+                    let subject = w.envelope.subject();
+                    match self.keys.get(subject) {
+                        None => true,
+                        Some(hold) => {
+                            hold.sequence == **seq || hold.until.is_some_and(|until| until <= now)
+                        }
+                    }
+                }
+            })
+            .map(|(seq, _)| *seq)?;
+        let waiting = self.waiting.remove(&sequence)?;
+        let subject = waiting.envelope.subject().to_owned();
+        self.hold(&subject, sequence);
+        Some((sequence, waiting))
+    }
+
+    /// When the next transient retry is due, if any.
+    fn next_due(&self) -> Option<tokio::time::Instant> {
+        self.waiting.values().filter_map(|w| w.due).min()
+    }
+}
+
+fn lock(local: &Mutex<Local>) -> std::sync::MutexGuard<'_, Local> {
+    local
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Every `every`, extends the lease of each event waiting in the process
+/// (`+WPI`), until the source is dropped.
+async fn keep_leases(local: Weak<Mutex<Local>>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(local) = local.upgrade() else {
+            return;
+        };
+        let messages: Vec<Arc<jetstream::Message>> = lock(&local)
+            .waiting
+            .values()
+            .map(|w| Arc::clone(&w.message))
+            .collect();
+        drop(local);
+        for message in messages {
+            if let Err(error) = message.ack_with(AckKind::Progress).await {
+                tracing::debug!(%error, "cannot extend a waiting delivery's lease");
+            }
+        }
+    }
+}
+
+/// Longest pull while events are parked, so a key freed by a settle from
+/// another task is noticed soon.
+const PARKED_PULL: Duration = Duration::from_millis(100);
 
 impl fmt::Debug for NatsSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -566,17 +723,52 @@ impl NatsSource {
     async fn next_delivery(&mut self, wait: Duration) -> Result<Option<Delivery>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let Some(message) = self.pull_one(remaining).await? else {
-                return Ok(None);
+            let (ready, next_due, parked) = {
+                let mut local = lock(&self.local);
+                let ready = local.take_ready();
+                let parked = local.waiting.values().any(|w| w.due.is_none());
+                (ready, local.next_due(), parked)
             };
-            if let Some(delivery) = self.admit(message).await? {
+            if let Some((sequence, waiting)) = ready {
+                return Ok(Some(self.delivery(sequence, waiting)));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            let mut pull = deadline - now;
+            if let Some(due) = next_due {
+                pull = pull.min(due.saturating_duration_since(now));
+            }
+            if parked {
+                pull = pull.min(PARKED_PULL);
+            }
+            if let Some(message) = self.pull_one(pull).await?
+                && let Some(delivery) = self.admit(message).await?
+            {
                 return Ok(Some(delivery));
             }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(None);
-            }
         }
+    }
+
+    fn delivery(&self, sequence: u64, waiting: Waiting) -> Delivery {
+        let settle = NatsSettle {
+            shared: Arc::clone(&self.shared),
+            message: waiting.message,
+            consumer: self.config.name.clone(),
+            sequence,
+            local: Arc::clone(&self.local),
+            ack_wait: self.config.ack_wait,
+            retry_state: (waiting.envelope.clone(), waiting.attempt, waiting.retries),
+        };
+        Delivery::new(
+            waiting.envelope,
+            waiting.attempt,
+            sequence,
+            Arc::clone(&self.config),
+            Box::new(settle),
+        )
+        .with_retries(waiting.retries)
     }
 
     /// One pull request for one message, expiring after `wait`.
@@ -635,13 +827,18 @@ impl NatsSource {
                 .map_err(|e| Error::unavailable("skipping a filtered event", e))?;
             return Ok(None);
         }
+        let message = Arc::new(message);
         let settle = NatsSettle {
             shared: Arc::clone(&self.shared),
-            message,
+            message: Arc::clone(&message),
             consumer: self.config.name.clone(),
             sequence,
+            local: Arc::clone(&self.local),
+            ack_wait: self.config.ack_wait,
+            retry_state: (envelope.clone(), attempt, 0),
         };
         if attempt > self.config.max_deliver {
+            lock(&self.local).waiting.remove(&sequence);
             let attempts = attempt - 1;
             let reason = format!(
                 "not acknowledged within ack_wait ({:?}) on attempt {attempts}",
@@ -656,6 +853,31 @@ impl NatsSource {
             );
             return Ok(None);
         }
+        let mut local = lock(&self.local);
+        if let Some(waiting) = local.waiting.get_mut(&sequence) {
+            // Its lease lapsed while it waited here and the server sent it
+            // again: keep waiting, with the new message (and count).
+            waiting.message = message;
+            waiting.attempt = attempt;
+            return Ok(None);
+        }
+        let subject = envelope.subject().to_owned();
+        if !local.key_free_for(&subject, sequence) {
+            // An earlier event of its key is out or retrying: park it.
+            local.waiting.insert(
+                sequence,
+                Waiting {
+                    message,
+                    envelope,
+                    attempt,
+                    retries: 0,
+                    due: None,
+                },
+            );
+            return Ok(None);
+        }
+        local.hold(&subject, sequence);
+        drop(local);
         Ok(Some(Delivery::new(
             envelope,
             attempt,
@@ -675,9 +897,24 @@ impl DeliverySource for NatsSource {
 /// Settles one delivery through its JetStream message.
 struct NatsSettle {
     shared: Arc<Shared>,
-    message: jetstream::Message,
+    message: Arc<jetstream::Message>,
     consumer: String,
     sequence: u64,
+    local: Arc<Mutex<Local>>,
+    ack_wait: Duration,
+    /// The envelope, attempt and transient retries, for a retry to wait with.
+    retry_state: (Envelope, u32, u32),
+}
+
+impl NatsSettle {
+    fn subject(&self) -> &str {
+        self.retry_state.0.subject()
+    }
+
+    /// The event is finished in this process: its key is free.
+    fn release(&self) {
+        lock(&self.local).release(self.subject(), self.sequence);
+    }
 }
 
 impl fmt::Debug for NatsSettle {
@@ -692,10 +929,15 @@ impl fmt::Debug for NatsSettle {
 impl Settle for NatsSettle {
     fn ack(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            self.message
+            let acked = self
+                .message
                 .double_ack()
                 .await
-                .map_err(|e| Error::unavailable("acknowledging a delivery", e))
+                .map_err(|e| Error::unavailable("acknowledging a delivery", e));
+            // Released even when the answer was lost: the ack may well have
+            // been stored, and then the event never comes back to free it.
+            self.release();
+            acked
         })
     }
 
@@ -709,7 +951,40 @@ impl Settle for NatsSettle {
             self.message
                 .double_ack_with(kind)
                 .await
-                .map_err(|e| Error::unavailable("scheduling a retry", e))
+                .map_err(|e| Error::unavailable("scheduling a retry", e))?;
+            // The key stays reserved for the event's return, but not forever:
+            // the server may hand it to another process.
+            if let Some(hold) = lock(&self.local).keys.get_mut(self.subject())
+                && hold.sequence == self.sequence
+            {
+                hold.until = Some(tokio::time::Instant::now() + delay + self.ack_wait);
+            }
+            Ok(())
+        })
+    }
+
+    fn retry<'a>(&'a self, delay: Duration, _reason: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            // Not nacked: the server's delivery count stays as it is. The
+            // lease is extended now and by the keep-alive task while it waits.
+            self.message
+                .ack_with(AckKind::Progress)
+                .await
+                .map_err(|e| Error::unavailable("extending a delivery's lease", e))?;
+            let (envelope, attempt, retries) = self.retry_state.clone();
+            let mut local = lock(&self.local);
+            local.hold(envelope.subject(), self.sequence);
+            local.waiting.insert(
+                self.sequence,
+                Waiting {
+                    message: Arc::clone(&self.message),
+                    envelope,
+                    attempt,
+                    retries: retries.saturating_add(1),
+                    due: Some(tokio::time::Instant::now() + delay),
+                },
+            );
+            Ok(())
         })
     }
 
@@ -725,10 +1000,13 @@ impl Settle for NatsSettle {
             self.shared
                 .write_dead_letter(&self.consumer, self.sequence, envelope, attempts, reason)
                 .await?;
-            self.message
+            let terminated = self
+                .message
                 .double_ack_with(AckKind::Term)
                 .await
-                .map_err(|e| Error::unavailable("terminating a dead-lettered delivery", e))
+                .map_err(|e| Error::unavailable("terminating a dead-lettered delivery", e));
+            self.release();
+            terminated
         })
     }
 

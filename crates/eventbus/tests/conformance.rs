@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 use emporium_chassis::TraceContext;
 use emporium_chassis::config::Secret;
 use emporium_eventbus::events::{self, OrderLine, OrderPlacedV1, ShippingAddress};
+use emporium_eventbus::lag::{Outcome, Outcomes};
 use emporium_eventbus::log::LogBus;
 use emporium_eventbus::nats::NatsBus;
 use emporium_eventbus::{
-    Consumer, ConsumerConfig, ConsumerInfo, Delivery, Envelope, Error, EventBus, EventType, Filter,
-    LogConfig, Nacked, NatsConfig, StreamRole,
+    BackendKind, Consumer, ConsumerConfig, ConsumerInfo, Delivery, Envelope, Error, EventBus,
+    EventType, Filter, LogConfig, Nacked, NatsConfig, StreamRole,
 };
 use serde_json::json;
 
@@ -201,6 +202,10 @@ conformance!(
     every_consumer_name_gets_every_event,
     purge_removes_events_consumers_and_dead_letters,
     concurrent_publishers_lose_nothing_and_keep_each_subjects_order,
+    transient_retries_never_count_toward_dead_lettering,
+    a_retrying_event_holds_back_only_its_own_key,
+    deliveries_of_different_keys_are_out_at_once_up_to_max_in_flight,
+    settled_events_stay_settled_when_an_earlier_one_is_still_retrying,
 );
 
 // ---------------------------------------------------------------------------
@@ -885,4 +890,199 @@ async fn concurrent_publishers_lose_nothing_and_keep_each_subjects_order(ctx: Ct
         assert_eq!(ns, (0..u64::from(EACH)).collect::<Vec<_>>(), "{subject}");
     }
     assert_quiet(&mut consumer, QUIET).await;
+}
+
+/// A transient failure (`retry`) brings the event back after the backoff
+/// for its retry count, with the same attempt number, as often as it takes;
+/// only counted failures (`nack`) lead to the dead letters.
+async fn transient_retries_never_count_toward_dead_lettering(ctx: Ctx) {
+    let bus = ctx.bus.as_ref();
+    let name = "outage-rider";
+    let consumer = bus
+        .consumer(
+            config(name, Filter::All)
+                .max_deliver(2)
+                .backoff([Duration::from_millis(20), Duration::from_millis(60)]),
+        )
+        .await
+        .unwrap();
+    let outcomes = Outcomes::new(name, &emporium_chassis::Metrics::new("test"));
+    let mut consumer = consumer.counting(Arc::clone(&outcomes));
+    let order = event(events::ORDER_PLACED_V1, "order-1", 1);
+    publish_all(bus, std::slice::from_ref(&order)).await;
+
+    // Far more transient failures than max_deliver allows failed attempts.
+    let mut retried: Option<(Instant, Duration)> = None;
+    for retry in 0..6u32 {
+        let delivery = next(&mut consumer).await;
+        if let Some((at, after)) = retried {
+            assert!(at.elapsed() >= after, "not before its delay");
+        }
+        assert_eq!(delivery.envelope().id(), order.id());
+        assert_eq!(delivery.attempt(), 1, "transient retries are not attempts");
+        assert_eq!(delivery.retries(), retry);
+        let at = Instant::now();
+        let after = delivery.retry("database unavailable").await.unwrap();
+        let expected = if retry == 0 { 20 } else { 60 };
+        assert_eq!(after, Duration::from_millis(expected), "capped backoff");
+        retried = Some((at, after));
+    }
+    assert!(bus.dead_letters(Some(name), 10).await.unwrap().is_empty());
+
+    // Then a deterministic failure: two counted attempts dead-letter it.
+    let delivery = next(&mut consumer).await;
+    assert_eq!(delivery.attempt(), 1);
+    assert_eq!(delivery.retries(), 6);
+    let outcome = delivery.nack(None, "bad payload").await.unwrap();
+    assert!(matches!(outcome, Nacked::Retry { .. }));
+    let last = next(&mut consumer).await;
+    assert_eq!(last.attempt(), 2);
+    assert!(last.is_last_attempt());
+    assert_eq!(
+        last.nack(None, "bad payload").await.unwrap(),
+        Nacked::DeadLettered
+    );
+    let letters = bus.dead_letters(Some(name), 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].attempts, 2);
+    assert_quiet(&mut consumer, QUIET).await;
+    // emporium_consumer_deliveries_total{outcome} counts them apart.
+    assert_eq!(outcomes.get(Outcome::Retried), 6);
+    assert_eq!(outcomes.get(Outcome::Failed), 1);
+    assert_eq!(outcomes.get(Outcome::DeadLettered), 1);
+    assert_eq!(outcomes.get(Outcome::Acked), 0);
+}
+
+/// While one event of a key waits for a transient retry, events of other
+/// keys are delivered and acknowledged; the later event of the same key
+/// waits until the first one is settled.
+async fn a_retrying_event_holds_back_only_its_own_key(ctx: Ctx) {
+    let bus = ctx.bus.as_ref();
+    let name = "per-key";
+    let mut consumer = bus
+        .consumer(
+            config(name, Filter::All)
+                .max_in_flight(8)
+                .backoff([Duration::from_millis(800)]),
+        )
+        .await
+        .unwrap();
+    let stuck = event(events::ORDER_PLACED_V1, "order-stuck", 1);
+    let same_key = event(events::SHIPMENT_CREATED_V1, "order-stuck", 2);
+    let others: Vec<Envelope> = (3..6)
+        .map(|n| event(events::ORDER_PLACED_V1, &format!("order-{n}"), n))
+        .collect();
+    publish_all(bus, &[stuck.clone(), same_key.clone()]).await;
+    publish_all(bus, &others).await;
+
+    let first = next(&mut consumer).await;
+    assert_eq!(first.envelope().id(), stuck.id());
+    let retried_at = Instant::now();
+    first.retry("database unavailable").await.unwrap();
+
+    // The other keys flow while `stuck` waits; `same_key` does not.
+    let mut seen = Vec::new();
+    for _ in 0..others.len() {
+        let d = next(&mut consumer).await;
+        assert_ne!(
+            d.envelope().id(),
+            same_key.id(),
+            "an event overtook an earlier one of its key"
+        );
+        assert_ne!(d.envelope().id(), stuck.id(), "not before its delay");
+        seen.push(n_of(&d));
+        d.ack().await.unwrap();
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, vec![3, 4, 5]);
+    assert!(
+        retried_at.elapsed() < Duration::from_millis(800),
+        "the other keys did not wait for the retry"
+    );
+
+    let again = next(&mut consumer).await;
+    assert_eq!(again.envelope().id(), stuck.id());
+    assert_eq!(again.attempt(), 1);
+    again.ack().await.unwrap();
+    let then = next(&mut consumer).await;
+    assert_eq!(then.envelope().id(), same_key.id(), "then its key's next");
+    then.ack().await.unwrap();
+    assert_quiet(&mut consumer, QUIET).await;
+    assert_lag(bus, name, 0, 0).await;
+}
+
+/// Up to `max_in_flight` deliveries of different keys are outstanding at
+/// once; one more waits until one of them is settled.
+async fn deliveries_of_different_keys_are_out_at_once_up_to_max_in_flight(ctx: Ctx) {
+    let bus = ctx.bus.as_ref();
+    let name = "parallel";
+    let mut consumer = bus
+        .consumer(
+            config(name, Filter::All)
+                .max_in_flight(2)
+                .ack_wait(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap();
+    let events: Vec<Envelope> = (1..=3)
+        .map(|n| event(events::ORDER_PLACED_V1, &format!("order-{n}"), n))
+        .collect();
+    publish_all(bus, &events).await;
+    let one = next(&mut consumer).await;
+    let two = next(&mut consumer).await;
+    assert_eq!((n_of(&one), n_of(&two)), (1, 2));
+    assert_quiet(&mut consumer, QUIET).await;
+    two.ack().await.unwrap();
+    let three = next(&mut consumer).await;
+    assert_eq!(n_of(&three), 3);
+    three.ack().await.unwrap();
+    one.ack().await.unwrap();
+    assert_quiet(&mut consumer, QUIET).await;
+    assert_lag(bus, name, 0, 0).await;
+}
+
+/// Events acknowledged while an earlier one is still being retried are not
+/// delivered again after a restart; the retrying one and its key's later
+/// events are, in order.
+async fn settled_events_stay_settled_when_an_earlier_one_is_still_retrying(ctx: Ctx) {
+    let name = "restart-mid-retry";
+    let cfg = config(name, Filter::All)
+        .max_in_flight(4)
+        .backoff([Duration::from_millis(100)]);
+    let stuck = event(events::ORDER_PLACED_V1, "order-a", 1);
+    let behind = event(events::SHIPMENT_CREATED_V1, "order-a", 2);
+    let other = event(events::ORDER_PLACED_V1, "order-b", 3);
+    {
+        let bus = ctx.bus.as_ref();
+        let mut consumer = bus.consumer(cfg.clone()).await.unwrap();
+        publish_all(bus, &[stuck.clone(), behind.clone(), other.clone()]).await;
+        let first = next(&mut consumer).await;
+        assert_eq!(first.envelope().id(), stuck.id());
+        first.retry("database unavailable").await.unwrap();
+        let d = next(&mut consumer).await;
+        assert_eq!(d.envelope().id(), other.id());
+        d.ack().await.unwrap();
+        // The process stops here, with `stuck` waiting for its retry.
+    }
+    let bus = ctx.reopen().await;
+    let mut consumer = bus.consumer(cfg).await.unwrap();
+    let again = next(&mut consumer).await;
+    assert_eq!(
+        again.envelope().id(),
+        stuck.id(),
+        "the retrying event first"
+    );
+    match bus.backend() {
+        // The retry state is in the file: the restart counted nothing.
+        BackendKind::Log => assert_eq!((again.attempt(), again.retries()), (1, 1)),
+        // The waiting event was in the process: its lease ended, which
+        // counts as one failed attempt.
+        BackendKind::Nats => assert_eq!(again.attempt(), 2),
+    }
+    again.ack().await.unwrap();
+    let then = next(&mut consumer).await;
+    assert_eq!(then.envelope().id(), behind.id());
+    then.ack().await.unwrap();
+    assert_quiet(&mut consumer, QUIET).await;
+    assert_lag(bus.as_ref(), name, 0, 0).await;
 }

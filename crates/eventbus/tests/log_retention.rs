@@ -2,7 +2,7 @@
 //! What only the embedded log has to get right by itself (NATS does it in
 //! the server): deleting events older than `max_age`, including one that a
 //! consumer holds in flight, and two bus values (two processes) sharing one
-//! file.
+//! file; and upgrading a log written by an older build.
 
 use std::time::Duration;
 
@@ -112,4 +112,71 @@ async fn a_schema_from_a_newer_build_is_refused() {
     }
     let err = LogBus::open(&config).await.unwrap_err();
     assert!(err.to_string().contains("schema version 99"), "{err}");
+}
+
+/// A log written by a build with schema version 1 (one delivery per
+/// consumer) is upgraded in place on open: the delivery that was in flight
+/// comes again with its attempt count, and the position is kept.
+#[tokio::test]
+async fn a_version_1_log_is_upgraded_and_its_in_flight_delivery_comes_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig::at(dir.path().join("events.db"));
+    let url = format!("sqlite://{}?mode=rwc", config.path.display());
+    let (old, next) = (event(1), event(2));
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(include_str!("../src/log/schema.sql"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        for (seq, e) in [(1, &old), (2, &next)] {
+            sqlx::query(
+                "INSERT INTO events (seq, msg_id, event_id, type, subject, envelope, published_at)
+                 VALUES ($1, $2, $2, $3, $4, $5, 0)",
+            )
+            .bind(seq)
+            .bind(e.id().to_string())
+            .bind(e.event_type().as_str())
+            .bind(e.subject())
+            .bind(String::from_utf8(e.to_json()).unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        sqlx::raw_sql(
+            "INSERT INTO consumers (name, filter, position, created_at, updated_at)
+                 VALUES ('ops', 'all', 0, 0, 0);
+             INSERT INTO deliveries (consumer, seq, attempts, visible_after)
+                 VALUES ('ops', 1, 2, 0);",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    }
+    let config = LogConfig {
+        max_age: ConfigDuration::from_secs(0),
+        ..config
+    };
+    let bus = LogBus::open(&config).await.unwrap();
+    let mut consumer = bus
+        .consumer(ConsumerConfig::new("ops", Filter::All).max_in_flight(4))
+        .await
+        .unwrap();
+    let again = consumer.next(PATIENCE).await.unwrap().unwrap();
+    assert_eq!(again.envelope(), &old);
+    assert_eq!(again.attempt(), 3, "the lease had ended: one more attempt");
+    again.ack().await.unwrap();
+    let then = consumer.next(PATIENCE).await.unwrap().unwrap();
+    assert_eq!(then.envelope(), &next);
+    assert_eq!(then.attempt(), 1);
+    then.ack().await.unwrap();
+    assert!(
+        consumer
+            .next(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

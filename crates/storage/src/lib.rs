@@ -18,6 +18,7 @@
 //! ```
 
 mod classify;
+mod outage;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -28,6 +29,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use classify::{is_busy, is_unavailable, is_unique_violation};
+pub use outage::Outage;
 
 /// The configuration key every service reads its database URL from; errors
 /// about the URL name it.

@@ -27,6 +27,7 @@ pub mod checkout;
 pub mod currency;
 pub mod inventory;
 pub mod notification;
+pub mod outage;
 pub mod payment;
 pub mod shipping;
 pub mod system;

@@ -18,6 +18,16 @@ pub async fn spawn_shipping(db: &TestDb) -> anyhow::Result<Running> {
 /// Like [`spawn_shipping`], with extra settings (e.g. `faults.latency`, or
 /// `events` to share an event bus; by default it gets an event log of its own).
 pub async fn spawn_shipping_with(db: &TestDb, overrides: Table) -> anyhow::Result<Running> {
+    Ok(spawn_shipping_at(db.url(), overrides).await?.0)
+}
+
+/// Like [`spawn_shipping_with`], on the database at `url` (e.g. a test
+/// database reached through a proxy), also returning the store's test
+/// outage switch ([`emporium_storage::Outage`]).
+pub async fn spawn_shipping_at(
+    url: &str,
+    overrides: Table,
+) -> anyhow::Result<(Running, emporium_storage::Outage)> {
     let own_log = if overrides.contains_key("events") {
         None
     } else {
@@ -30,12 +40,13 @@ pub async fn spawn_shipping_with(db: &TestDb, overrides: Table) -> anyhow::Resul
     emporium_chassis::config::merge(&mut base, overrides);
     let mut config: ShippingConfig = test_config(ShippingConfig::load, base)?;
     config.grpc_addr = "127.0.0.1:0".parse()?;
-    config.database.url = Some(Secret::new(db.url()));
+    config.database.url = Some(Secret::new(url.to_owned()));
     let server = ShippingServer::build(config).await?;
+    let outage = server.store().outage().clone();
     let (addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
     let running = Running::start(addr, admin_addr, |token| async move {
         Ok(server.run(token).await?)
     })
     .await?;
-    Ok(running.keeping(own_log))
+    Ok((running.keeping(own_log), outage))
 }

@@ -11,6 +11,7 @@ use emporium_chassis::config::Table;
 use emporium_chassis::jwt::{Claims, SigningKey};
 
 use crate::checkout::{CheckoutUpstreams, spawn_checkout};
+use crate::outage::DatabaseOutage;
 use crate::{
     Backend, Running, SEED_CATALOG, TestDb, seed_catalog, spawn_catalog, spawn_gateway_with, table,
 };
@@ -52,6 +53,8 @@ pub struct System {
     pub inventory: Running,
     pub payment: Running,
     pub shipping: Running,
+    /// Takes shipping's database away and gives it back.
+    pub shipping_database: DatabaseOutage,
     pub notification: Running,
     /// Where notification writes its e-mails (`.eml` files).
     pub mail_dir: std::path::PathBuf,
@@ -109,8 +112,21 @@ pub async fn spawn_system(options: SystemOptions) -> anyhow::Result<Option<Syste
         .clone()
         .unwrap_or_else(|| crate::events_log(&events_dir.path().join("events.db")));
 
+    // Shipping's database can be taken away (`shipping_database`): through a
+    // proxy on PostgreSQL, by the store's test switch on SQLite.
     let shipping_db = db!();
-    let shipping = crate::shipping::spawn_shipping_with(&shipping_db, events.clone()).await?;
+    let (shipping, shipping_database) = match backend {
+        Backend::Postgres => {
+            let (url, proxy) = crate::outage::proxied(shipping_db.url()).await?;
+            let (running, _) = crate::shipping::spawn_shipping_at(&url, events.clone()).await?;
+            (running, DatabaseOutage::Proxy(proxy))
+        }
+        Backend::Sqlite => {
+            let (running, switch) =
+                crate::shipping::spawn_shipping_at(shipping_db.url(), events.clone()).await?;
+            (running, DatabaseOutage::Switch(switch))
+        }
+    };
     databases.push(shipping_db);
 
     // The cart keeps carts in Redis in a cluster (PostgreSQL runs use it when
@@ -177,6 +193,7 @@ pub async fn spawn_system(options: SystemOptions) -> anyhow::Result<Option<Syste
         inventory,
         payment,
         shipping,
+        shipping_database,
         notification,
         mail_dir,
         checkout_db,

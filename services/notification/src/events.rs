@@ -14,7 +14,15 @@
 //! | `shipment.created.v1`, contact unknown | nothing | nack with backoff: retried, dead-lettered after [`MAX_DELIVER`] attempts |
 //! | an event id already recorded | nothing | ack |
 //! | unreadable or invalid payload | nothing | term (dead letter at once) |
-//! | database error | nothing (the transaction rolled back) | nack with backoff (see [`consumer_config`]) |
+//! | database unreachable (a transient [`NotificationError::kind`]) | nothing | retry: again after a capped backoff (≤ 60 s), never counted, never dead-lettered |
+//! | any other database error | nothing (the transaction rolled back) | nack with backoff (see [`consumer_config`]) |
+//!
+//! Failures are sorted by the chassis's one classification
+//! ([`emporium_chassis::ErrorKind::is_transient`], through
+//! [`emporium_eventbus::Delivery::fail`]). Up to [`MAX_IN_FLIGHT`] events
+//! of different orders are outstanding at once, so an order whose event is
+//! being retried does not hold up the others; an order's own events stay in
+//! order.
 //!
 //! An event is acknowledged only after its transaction has committed, so a
 //! crash in between means a redelivery, which the recorded id turns into a
@@ -24,6 +32,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use emporium_chassis::ErrorKind;
 use emporium_eventbus::events::{
     ORDER_PLACED_V1, OrderPlacedV1, SHIPMENT_CREATED_V1, ShipmentCreatedV1,
 };
@@ -38,6 +47,7 @@ use crate::domain::{
     Address, Currency, Email, Invalid, Line, Money, OrderContact, OrderId, PlacedOrder, Shipped,
     render,
 };
+use crate::error::NotificationError;
 use crate::store::{Handled, Recorded, Store};
 use crate::telemetry::{EventOutcome, Telemetry};
 
@@ -51,6 +61,9 @@ const NEXT_WAIT: Duration = Duration::from_millis(500);
 /// Delivery attempts before an event is dead-lettered.
 pub const MAX_DELIVER: u32 = 10;
 
+/// Deliveries of different orders outstanding at once.
+pub const MAX_IN_FLIGHT: u32 = 32;
+
 /// The consumer this service opens: both event types; up to
 /// [`MAX_DELIVER`] attempts, retried after 0.1 s, 0.5 s, 2 s, 10 s, 30 s and
 /// then every 60 s — about 4½ minutes in all, so a short database outage
@@ -62,6 +75,7 @@ pub fn consumer_config() -> Result<ConsumerConfig, emporium_eventbus::Error> {
     Ok(
         ConsumerConfig::new(CONSUMER, Filter::types(CONSUMED_TYPES)?)
             .max_deliver(MAX_DELIVER)
+            .max_in_flight(MAX_IN_FLIGHT)
             .backoff(
                 [100, 500, 2_000, 10_000, 30_000, 60_000]
                     .into_iter()
@@ -75,8 +89,12 @@ pub fn consumer_config() -> Result<ConsumerConfig, emporium_eventbus::Error> {
 pub enum Verdict {
     /// Handled, now or before: acknowledge.
     Done(Done),
-    /// Not possible yet (unknown order, database trouble): retry later.
+    /// Not possible yet (the order is unknown): retry later, counting the
+    /// attempt.
     Retry(String),
+    /// Failed with an error of this kind: settled by the kind (a transient
+    /// one is retried without counting, see [`Delivery::fail`]).
+    Failed(ErrorKind, String),
     /// Can never be handled: dead-letter it now.
     Reject(String),
 }
@@ -158,7 +176,7 @@ async fn shipment_created(store: &Store, envelope: &Envelope, now: OffsetDateTim
                 shipped.order_id
             ));
         }
-        Err(e) => return Verdict::Retry(e.to_string()),
+        Err(e) => return failed(&e),
     };
     let message = match &contact.email {
         Some(to) => Some(render::shipped_message(
@@ -193,8 +211,12 @@ async fn record(store: &Store, handled: &Handled<'_>) -> Verdict {
             message: handled.message.is_some(),
         }),
         Ok(Recorded::AlreadyProcessed) => Verdict::Done(Done::Duplicate),
-        Err(e) => Verdict::Retry(e.to_string()),
+        Err(e) => failed(&e),
     }
+}
+
+fn failed(e: &NotificationError) -> Verdict {
+    Verdict::Failed(e.kind(), e.to_string())
 }
 
 /// The domain's view of an `order.placed.v1` payload.
@@ -309,8 +331,24 @@ async fn settle(delivery: Delivery, store: &Store, telemetry: &Telemetry, wake_s
                 EventOutcome::Retried
             }
             Ok(Nacked::DeadLettered) => EventOutcome::Rejected,
+            Ok(Nacked::Transient { .. }) => EventOutcome::Deferred,
             Err(e) => {
                 tracing::warn!(reason = %reason, error = %e, "Event cannot be handled yet, and the retry could not be scheduled; it comes again after its ack wait.");
+                EventOutcome::Retried
+            }
+        },
+        Verdict::Failed(kind, reason) => match delivery.fail(kind, &reason).await {
+            Ok(Nacked::Transient { after }) => {
+                tracing::warn!(reason = %reason, retry_in_ms = millis(after), "Event cannot be handled for now; it will be retried without counting an attempt.");
+                EventOutcome::Deferred
+            }
+            Ok(Nacked::Retry { after }) => {
+                tracing::warn!(reason = %reason, retry_in_ms = millis(after), "Event handling failed; it will be delivered again.");
+                EventOutcome::Retried
+            }
+            Ok(Nacked::DeadLettered) => EventOutcome::Rejected,
+            Err(e) => {
+                tracing::warn!(reason = %reason, error = %e, "Event handling failed, and the retry could not be scheduled; it comes again after its ack wait.");
                 EventOutcome::Retried
             }
         },
@@ -337,6 +375,10 @@ mod tests {
         let config = consumer_config().unwrap_or_else(|e| panic!("{e}"));
         config.validate().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.name, "notification");
+        assert_eq!(
+            config.max_in_flight, 32,
+            "orders do not wait for each other"
+        );
         assert_eq!(
             config.filter.to_string(),
             "types order.placed.v1,shipment.created.v1"

@@ -20,9 +20,11 @@
 //! as subject, so through one consumer an order's shipment always arrives
 //! after the order itself. Each event's id is recorded in the same
 //! transaction as its effects, so redeliveries change nothing; the event is
-//! acknowledged only after that transaction commits. A shipment whose order
-//! is unknown, or an event met by a database error, is retried with backoff
-//! and dead-lettered after [`events::MAX_DELIVER`] attempts (about 4½
+//! acknowledged only after that transaction commits. An event met by an
+//! unreachable database is retried with a capped backoff for as long as it
+//! takes, without counting attempts; a shipment whose order is unknown, or
+//! an event met by another database error, is retried with backoff and
+//! dead-lettered after [`events::MAX_DELIVER`] attempts (about 4½
 //! minutes); an unreadable event is dead-lettered at once;
 //! an order without a (usable) e-mail address is recorded without an
 //! e-mail, with a warning. [`events`] has the full table.
@@ -77,7 +79,7 @@ use emporium_chassis::lifecycle::{self, Stopped};
 use emporium_chassis::net::{BindError, bind_named};
 use emporium_chassis::{Health, Metrics};
 use emporium_eventbus::ConsumerConfig;
-use emporium_eventbus::lag::{ConsumerLag, open_consumer_until};
+use emporium_eventbus::lag::{ConsumerLag, Outcomes, open_consumer_until};
 use emporium_eventbus::outbox::connect_until;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -189,6 +191,7 @@ impl NotificationServer {
                     stop.clone(),
                 );
                 let lag = ConsumerLag::new(events::CONSUMER, &metrics);
+                let outcomes = Outcomes::new(events::CONSUMER, &metrics);
                 async move {
                     let Some(bus) = connect_until(&config.events, &stop).await else {
                         return;
@@ -196,6 +199,7 @@ impl NotificationServer {
                     let Some(consumer) = open_consumer_until(&*bus, &consumer, &stop).await else {
                         return;
                     };
+                    let consumer = consumer.counting(outcomes);
                     tokio::join!(
                         events::run(consumer, store, telemetry, wake, stop.clone()),
                         lag.run(bus, stop)

@@ -37,7 +37,11 @@ pub enum EventOutcome {
     Applied,
     Duplicate,
     Ignored,
+    /// A counted failed attempt, retried later.
     Retried,
+    /// A transient failure (the database unavailable): retried later
+    /// without counting an attempt.
+    Deferred,
     Rejected,
 }
 
@@ -48,15 +52,17 @@ impl EventOutcome {
             Self::Duplicate => "duplicate",
             Self::Ignored => "ignored",
             Self::Retried => "retried",
+            Self::Deferred => "deferred",
             Self::Rejected => "rejected",
         }
     }
 
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Applied,
         Self::Duplicate,
         Self::Ignored,
         Self::Retried,
+        Self::Deferred,
         Self::Rejected,
     ];
 }

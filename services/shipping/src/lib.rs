@@ -17,8 +17,9 @@
 //! Addresses must have a name, first line, city and postal code of bounded
 //! length and a two-letter uppercase country code; a parcel has 1 to 100
 //! items with quantities 1 to 999. Anything else is `INVALID_ARGUMENT`,
-//! naming the field. Calls no other service; emits and consumes no events
-//! (yet).
+//! naming the field. Calls no other service. Consumes `order.placed.v1`
+//! (creating the order's shipment) and emits `shipment.created.v1` through
+//! its outbox; see [`events`] for how failures are retried.
 //!
 //! Storage is SQLite (embedded default, one file) or PostgreSQL, chosen by
 //! the database URL; migrations are embedded in the binary.
@@ -126,6 +127,7 @@ impl ShippingServer {
                 background.clone(),
             );
             let lag = emporium_eventbus::lag::ConsumerLag::new(events::CONSUMER, &metrics);
+            let outcomes = emporium_eventbus::lag::Outcomes::new(events::CONSUMER, &metrics);
             let relay = emporium_eventbus::outbox::Relay::new(
                 Arc::new(events::Outbox(store.clone())),
                 config.relay_interval.get(),
@@ -136,7 +138,7 @@ impl ShippingServer {
                     return;
                 };
                 tokio::join!(
-                    events::consume_orders(bus.clone(), store, stop.clone()),
+                    events::consume_orders(bus.clone(), store, outcomes, stop.clone()),
                     relay.run(bus.clone(), stop.clone()),
                     lag.run(bus, stop)
                 );

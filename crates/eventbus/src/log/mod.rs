@@ -1,9 +1,10 @@
 //! The embedded backend: a durable event log in a SQLite file, for running
 //! Emporium on one machine without a broker.
 //!
-//! Tables (see `schema.sql`): `events` (the log, `seq` in publish order),
-//! `consumers` (durable positions), `deliveries` (the one unsettled delivery
-//! per consumer, with its attempt count and lease), `dead_letters`.
+//! Tables (see `schema.sql` and `schema_v2.sql`): `events` (the log, `seq`
+//! in publish order), `consumers` (durable positions), `deliveries` (what a
+//! consumer has handed out: attempt count, lease, transient-retry state, and
+//! settled rows not yet passed by the position), `dead_letters`.
 //!
 //! How the guarantees are kept:
 //! - *Durability*: WAL journal; a publish (and a replay) commits with
@@ -21,8 +22,14 @@
 //! - *At-least-once*: a hand-out writes a lease (`visible_after = now +
 //!   ack_wait`); a later fetch after the lease hands the same event out
 //!   again with `attempts + 1` — in this process or after a restart.
-//! - *Ordering*: at most one `deliveries` row per consumer; the next event
-//!   is chosen only when there is none.
+//! - *Ordering*: an event is handed out only while no unsettled
+//!   `deliveries` row of the consumer has its subject, and events are
+//!   chosen in `seq` order, so an event never overtakes an earlier one of
+//!   its subject; events of other subjects pass it (up to `max_in_flight`
+//!   unsettled rows). The position only moves past settled events.
+//! - *Transient retries*: `retry` marks the row `held` with a due time;
+//!   handing it out again does not count an attempt (also after a restart,
+//!   as the state is in the file).
 //! - *Writers take turns*: the writes of one process queue on an async
 //!   mutex instead of meeting SQLite's busy handler, which sleeps and
 //!   retries; other processes sharing the file still meet it
@@ -184,6 +191,12 @@ async fn create_schema(pool: &SqlitePool) -> Result<()> {
             .execute(&mut *tx)
             .await
             .map_err(|e| Error::sqlx(doing, e))?;
+    }
+    if version <= 1 {
+        sqlx::raw_sql(sql::SCHEMA_V2)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::sqlx(doing, e))?;
     } else if version > sql::SCHEMA_VERSION {
         return Err(Error::backend(
             doing,
@@ -243,6 +256,7 @@ enum Fetch {
     Delivery {
         seq: i64,
         attempt: u32,
+        retries: u32,
         envelope: Envelope,
     },
     /// The unsettled delivery becomes available again at this time (ms).
@@ -323,8 +337,8 @@ async fn insert_event(
 
 /// id, consumer, seq, envelope, attempts, error, dead_at.
 type DeadLetterRow = (i64, String, i64, String, i64, String, i64);
-/// seq, attempts, visible_after, last_error, envelope (NULL when pruned).
-type InFlightRow = (i64, i64, i64, Option<String>, Option<String>);
+/// seq, attempts, held, retries, last_error, envelope (NULL when pruned).
+type DueRow = (i64, i64, i64, i64, Option<String>, Option<String>);
 
 impl Inner {
     /// Publishes with group commit: the publisher that gets the write lock
@@ -447,7 +461,10 @@ impl Inner {
             .map_err(|e| Error::sqlx(doing, e))
     }
 
-    /// One look for the consumer's next delivery, in one write transaction.
+    /// One look for the consumer's next delivery, in one write transaction:
+    /// first a due unsettled delivery (lease ended, retry delay over), then
+    /// — with room under `max_in_flight` — the next event whose subject has
+    /// nothing unsettled.
     async fn fetch(&self, config: &ConsumerConfig) -> Result<Fetch> {
         let doing = "fetching the next delivery";
         let err = |e| Error::sqlx(doing, e);
@@ -459,12 +476,13 @@ impl Inner {
         // Each pass either returns or settles one unusable row, so a few
         // passes always make progress; the next call continues.
         for _ in 0..8 {
-            let in_flight: Option<InFlightRow> = sqlx::query_as(sql::IN_FLIGHT)
+            let due: Option<DueRow> = sqlx::query_as(sql::DUE_DELIVERY)
                 .bind(name)
+                .bind(now)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(err)?;
-            if let Some((seq, attempts, visible_after, last_error, envelope)) = in_flight {
+            if let Some((seq, attempts, held, retries, last_error, envelope)) = due {
                 let envelope = match envelope
                     .as_deref()
                     .map(|j| Envelope::from_json(j.as_bytes()))
@@ -481,12 +499,9 @@ impl Inner {
                         continue;
                     }
                 };
-                if visible_after > now {
-                    tx.commit().await.map_err(err)?;
-                    return Ok(Fetch::WaitUntil(visible_after));
-                }
                 let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
-                if attempts >= config.max_deliver {
+                let held = held != 0;
+                if !held && attempts >= config.max_deliver {
                     let mut reason = format!(
                         "not acknowledged within ack_wait ({:?}) on attempt {attempts}",
                         config.ack_wait
@@ -517,56 +532,64 @@ impl Inner {
                 tx.commit().await.map_err(err)?;
                 return Ok(Fetch::Delivery {
                     seq,
-                    attempt: attempts.saturating_add(1),
+                    attempt: if held {
+                        attempts
+                    } else {
+                        attempts.saturating_add(1)
+                    },
+                    retries: u32::try_from(retries).unwrap_or(u32::MAX),
                     envelope,
                 });
             }
 
+            let (unsettled, next_due): (i64, Option<i64>) = sqlx::query_as(sql::UNSETTLED)
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(err)?;
+            let room = unsettled < i64::from(config.max_in_flight);
             let position: i64 = sqlx::query_scalar(sql::POSITION)
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(err)?
                 .ok_or_else(|| Error::ConsumerNotFound(name.to_owned()))?;
-            let next: Option<(i64, String)> = sqlx::query_as(sql::NEXT_EVENT)
-                .bind(position)
-                .bind(types.as_deref())
-                .bind(prefix.as_deref())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(err)?;
-            let Some((seq, json)) = next else {
-                sqlx::query(sql::ADVANCE_TO_END)
+            let next: Option<(i64, String, String)> = if room {
+                sqlx::query_as(sql::NEXT_EVENT)
                     .bind(name)
-                    .execute(&mut *tx)
+                    .bind(position)
+                    .bind(types.as_deref())
+                    .bind(prefix.as_deref())
+                    .fetch_optional(&mut *tx)
                     .await
-                    .map_err(err)?;
-                tx.commit().await.map_err(err)?;
-                return Ok(Fetch::Idle);
+                    .map_err(err)?
+            } else {
+                None
             };
-            // Everything between the position and `seq` did not pass the filter.
-            sqlx::query(sql::ADVANCE)
-                .bind(name)
-                .bind(seq - 1)
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
+            let Some((seq, subject, json)) = next else {
+                compact_in_tx(&mut tx, name).await.map_err(err)?;
+                tx.commit().await.map_err(err)?;
+                return Ok(next_due.map_or(Fetch::Idle, Fetch::WaitUntil));
+            };
             let envelope = match Envelope::from_json(json.as_bytes()) {
                 Ok(envelope) => envelope,
                 Err(problem) => {
                     tracing::error!(consumer = name, seq, %problem, "A stored event is unreadable; skipping it.");
-                    sqlx::query(sql::ADVANCE)
+                    sqlx::query(sql::SKIP_EVENT)
                         .bind(name)
                         .bind(seq)
+                        .bind(&subject)
                         .execute(&mut *tx)
                         .await
                         .map_err(err)?;
+                    compact_in_tx(&mut tx, name).await.map_err(err)?;
                     continue;
                 }
             };
             sqlx::query(sql::START_DELIVERY)
                 .bind(name)
                 .bind(seq)
+                .bind(&subject)
                 .bind(after(config.ack_wait))
                 .execute(&mut *tx)
                 .await
@@ -575,6 +598,7 @@ impl Inner {
             return Ok(Fetch::Delivery {
                 seq,
                 attempt: 1,
+                retries: 0,
                 envelope,
             });
         }
@@ -596,7 +620,8 @@ impl Inner {
     }
 }
 
-/// Ends the delivery of `seq` and moves the position past it.
+/// Ends the delivery of `seq` and moves the position past every settled
+/// event.
 async fn settle_in_tx(
     tx: &mut Transaction<'static, Sqlite>,
     consumer: &str,
@@ -607,9 +632,20 @@ async fn settle_in_tx(
         .bind(seq)
         .execute(&mut **tx)
         .await?;
-    sqlx::query(sql::ADVANCE)
+    compact_in_tx(tx, consumer).await
+}
+
+/// Moves the position past every settled event and forgets their rows.
+async fn compact_in_tx(
+    tx: &mut Transaction<'static, Sqlite>,
+    consumer: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(sql::COMPACT)
         .bind(consumer)
-        .bind(seq)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(sql::FORGET_SETTLED)
+        .bind(consumer)
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -846,6 +882,7 @@ impl LogSource {
                 Fetch::Delivery {
                     seq,
                     attempt,
+                    retries,
                     envelope,
                 } => {
                     let settle = LogSettle {
@@ -855,13 +892,16 @@ impl LogSource {
                         attempt,
                         ack_wait: self.config.ack_wait,
                     };
-                    return Ok(Some(Delivery::new(
-                        envelope,
-                        attempt,
-                        to_u64(seq),
-                        Arc::clone(&self.config),
-                        Box::new(settle),
-                    )));
+                    return Ok(Some(
+                        Delivery::new(
+                            envelope,
+                            attempt,
+                            to_u64(seq),
+                            Arc::clone(&self.config),
+                            Box::new(settle),
+                        )
+                        .with_retries(retries),
+                    ));
                 }
                 Fetch::WaitUntil(at) => {
                     Some(Duration::from_millis(to_u64(at.saturating_sub(now_ms()))))
@@ -916,10 +956,7 @@ impl Settle for LogSettle {
             // No row: already settled (a late ack of an earlier attempt, or
             // dead-lettered meanwhile); acknowledging twice changes nothing.
             if finished > 0 {
-                sqlx::query(sql::ADVANCE)
-                    .bind(&self.consumer)
-                    .bind(self.seq)
-                    .execute(&mut *tx)
+                compact_in_tx(&mut tx, &self.consumer)
                     .await
                     .map_err(|e| Error::sqlx(doing, e))?;
             }
@@ -941,6 +978,23 @@ impl Settle for LogSettle {
                 .execute(&self.inner.state)
                 .await
                 .map_err(|e| Error::sqlx("scheduling a retry", e))?;
+            self.inner.changed.notify_waiters();
+            Ok(())
+        })
+    }
+
+    fn retry<'a>(&'a self, delay: Duration, reason: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let _writer = self.inner.writer.lock().await;
+            sqlx::query(sql::RETRY)
+                .bind(&self.consumer)
+                .bind(self.seq)
+                .bind(i64::from(self.attempt))
+                .bind(after(delay))
+                .bind(reason)
+                .execute(&self.inner.state)
+                .await
+                .map_err(|e| Error::sqlx("scheduling a transient retry", e))?;
             self.inner.changed.notify_waiters();
             Ok(())
         })
@@ -978,12 +1032,7 @@ impl Settle for LogSettle {
                 )
                 .await
                 .map_err(err)?;
-                sqlx::query(sql::ADVANCE)
-                    .bind(&self.consumer)
-                    .bind(self.seq)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err)?;
+                compact_in_tx(&mut tx, &self.consumer).await.map_err(err)?;
             }
             tx.commit().await.map_err(err)?;
             self.inner.changed.notify_waiters();

@@ -12,7 +12,7 @@ mod sql;
 
 pub use emporium_storage::Backend;
 
-use emporium_storage::{Db, dispatch};
+use emporium_storage::{Db, Outage, dispatch};
 use time::OffsetDateTime;
 
 use crate::domain::{
@@ -50,6 +50,7 @@ impl std::fmt::Debug for EventEffect<'_> {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    outage: Outage,
 }
 
 /// How often a new shipment is tried with fresh random ids when the first
@@ -63,7 +64,23 @@ impl Store {
     pub fn connect(url: &str, max_connections: u32) -> Result<Self, ShippingError> {
         let db = Db::connect(url, max_connections, "emporium-shipping")
             .map_err(|e| Invalid::new(e.key(), e.reason()))?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            outage: Outage::default(),
+        })
+    }
+
+    /// The test switch that makes this store (and its clones) answer as if
+    /// the database were unreachable (see [`Outage`]); for SQLite, where no
+    /// connection can be cut from outside.
+    pub fn outage(&self) -> &Outage {
+        &self.outage
+    }
+
+    /// The database, unless the test outage switch is on.
+    fn db(&self) -> Result<&Db, ShippingError> {
+        self.outage.check()?;
+        Ok(&self.db)
     }
 
     pub fn backend(&self) -> Backend {
@@ -80,7 +97,7 @@ impl Store {
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), ShippingError> {
-        self.db.ping().await?;
+        self.db()?.ping().await?;
         Ok(())
     }
 
@@ -119,7 +136,7 @@ impl Store {
                 created_at: crate::domain::now(),
             };
             if let Some(shipment) =
-                dispatch!(self.db, sql::create_shipment(new, &candidate, effect))?
+                dispatch!(self.db()?, sql::create_shipment(new, &candidate, effect))?
             {
                 return Ok(shipment);
             }
@@ -131,13 +148,15 @@ impl Store {
     }
 
     pub async fn get_shipment(&self, id: ShipmentId) -> Result<Shipment, ShippingError> {
-        dispatch!(self.db, sql::get_shipment(id))?.ok_or_else(|| ShippingError::ShipmentNotFound {
-            which: format!("shipment {id}"),
+        dispatch!(self.db()?, sql::get_shipment(id))?.ok_or_else(|| {
+            ShippingError::ShipmentNotFound {
+                which: format!("shipment {id}"),
+            }
         })
     }
 
     pub async fn get_shipment_of_order(&self, order: &OrderId) -> Result<Shipment, ShippingError> {
-        dispatch!(self.db, sql::get_shipment_of_order(order))?.ok_or_else(|| {
+        dispatch!(self.db()?, sql::get_shipment_of_order(order))?.ok_or_else(|| {
             ShippingError::ShipmentNotFound {
                 which: format!("the shipment of order {order}"),
             }
@@ -149,15 +168,15 @@ impl Store {
         &self,
         limit: u32,
     ) -> Result<Vec<(String, String, time::OffsetDateTime)>, ShippingError> {
-        dispatch!(self.db, sql::pending_outbox(limit))
+        dispatch!(self.db()?, sql::pending_outbox(limit))
     }
 
     pub async fn mark_published(&self, ids: &[String]) -> Result<(), ShippingError> {
-        dispatch!(self.db, sql::mark_published(ids))
+        dispatch!(self.db()?, sql::mark_published(ids))
     }
 
     pub async fn count_shipments(&self) -> Result<u64, ShippingError> {
-        dispatch!(self.db, sql::count_shipments())
+        dispatch!(self.db()?, sql::count_shipments())
     }
 }
 
