@@ -30,6 +30,8 @@ BASE = REPO / "deploy" / "k8s" / "base"
 SHARED = [
     REPO / "crates" / "chassis" / "src" / "config.rs",
     REPO / "crates" / "chassis" / "src" / "grpc.rs",
+    REPO / "crates" / "chassis" / "src" / "client" / "mod.rs",
+    REPO / "crates" / "chassis" / "src" / "client" / "discovery.rs",
     REPO / "crates" / "eventbus" / "src" / "config.rs",
 ]
 PROCESS_VARS = {"EMPORIUM_LOG", "EMPORIUM_LOG_FORMAT", "EMPORIUM_DATA_DIR", "EMPORIUM_CONFIG"}
@@ -232,7 +234,7 @@ def check_value(leaf: str, value: str, enums: dict[str, list[str]] | None = None
     elif leaf in ("Duration", "ConfigDuration"):
         if not re.fullmatch(r"\d+(?:\.\d+)?(ms|s|m|h)", value):
             return f"{value!r} is not a duration (250ms, 2s, 1m, 1h)"
-    elif leaf in ("u16", "u32", "u64", "usize"):
+    elif leaf in ("u8", "u16", "u32", "u64", "usize"):
         if not value.isdigit():
             return f"{value!r} is not a non-negative integer"
     elif leaf == "bool":
