@@ -7,8 +7,8 @@
 mod auth;
 mod checkout;
 mod crash;
-mod deadline;
 mod events;
+mod faults;
 mod input;
 
 use emporium_api::inventory::v1 as inventory;

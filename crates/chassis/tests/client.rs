@@ -536,3 +536,15 @@ async fn a_name_that_never_resolved_fails_with_unavailable() {
     };
     assert_eq!(status.code(), tonic::Code::Unavailable);
 }
+
+#[tokio::test]
+async fn a_static_address_list_is_balanced_like_a_resolved_name() {
+    let (port, servers) = servers(2).await;
+    let mut up = Upstream::new(format!("http://catalog:{port}"));
+    up.endpoints = vec![SocketAddr::new(ip(0), port), SocketAddr::new(ip(1), port)];
+    let (client, _) = client(&up);
+    traffic(&client, 400).await;
+    let (a, b) = (servers[0].calls(), servers[1].calls());
+    assert_eq!(a + b, 400);
+    assert!((100..=300).contains(&a), "split {a}/{b}");
+}

@@ -73,6 +73,11 @@ pub struct Upstream {
     /// connection failure).
     #[serde(default = "default_resolve_interval")]
     pub resolve_interval: ConfigDuration,
+    /// A fixed list of endpoint addresses to use instead of resolving the
+    /// URL's host (which still names the upstream as `:authority`), e.g.
+    /// `["10.0.0.5:50051", "10.0.0.6:50051"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<std::net::SocketAddr>,
     #[serde(default)]
     pub retry: RetrySettings,
     #[serde(default)]
@@ -160,6 +165,7 @@ impl Upstream {
             timeout: default_call_timeout(),
             connect_timeout: default_connect_timeout(),
             resolve_interval: default_resolve_interval(),
+            endpoints: Vec::new(),
             retry: RetrySettings::default(),
             breaker: BreakerSettings::default(),
             resolver: Resolver::default(),
@@ -247,7 +253,11 @@ fn target(key: &str, upstream: &Upstream, name: String) -> Result<Target, Config
         host,
         port,
         origin,
-        resolver: upstream.resolver.clone(),
+        resolver: if upstream.endpoints.is_empty() {
+            upstream.resolver.clone()
+        } else {
+            Resolver::new(resolve::FixedAddresses(upstream.endpoints.clone()))
+        },
         resolve_interval: upstream.resolve_interval.get(),
         connect_timeout: upstream.connect_timeout.get(),
         breaker: upstream.breaker,

@@ -98,6 +98,20 @@ impl Resolve for StaticResolver {
     }
 }
 
+/// A fixed list of addresses, whatever the host (an upstream's `endpoints`).
+#[derive(Debug, Clone)]
+pub struct FixedAddresses(pub Vec<SocketAddr>);
+
+impl Resolve for FixedAddresses {
+    fn resolve<'a>(
+        &'a self,
+        _host: &'a str,
+        _port: u16,
+    ) -> BoxFuture<'a, io::Result<Vec<SocketAddr>>> {
+        Box::pin(async move { Ok(self.0.clone()) })
+    }
+}
+
 /// The resolver an upstream uses: the system's unless something else was
 /// injected. Not configuration (it is skipped by serde): a test or a
 /// launcher sets it on the [`super::Upstream`] before building a client.
