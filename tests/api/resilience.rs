@@ -61,19 +61,10 @@ async fn a_catalog_slower_than_the_deadline_is_a_504() {
     );
 }
 
-/// Sum of the `grpc_server_requests_total` series of `method` on a service's
-/// admin port.
+/// Calls of `method` a service has answered.
 async fn served(service: &emporium_testkit::Running, method: &str) -> f64 {
-    let text = reqwest::get(service.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("grpc_server_requests_total{") && l.contains(method))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    let series = format!("grpc_server_requests_total{{service=\"catalog\",method=\"{method}\"");
+    service.metric(&series).await.unwrap()
 }
 
 /// `n` GETs of `path`, eight at a time; the statuses seen.

@@ -67,20 +67,6 @@ async fn a_payment_two_seconds_slow_is_a_504_within_the_budget_with_no_charge_an
     );
 }
 
-/// The value of a metric series of checkout's (summed over `filter` lines).
-async fn checkout_metric(system: &emporium_testkit::system::System, filter: &str) -> f64 {
-    let text = reqwest::get(system.checkout.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.contains(filter))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test]
 async fn a_failing_payment_opens_checkouts_breaker_and_checkouts_are_refused_at_once() {
     let system = start_with(SystemOptions {
@@ -101,15 +87,13 @@ async fn a_failing_payment_opens_checkouts_breaker_and_checkouts_are_refused_at_
         assert_eq!(response.status(), 503, "{:?}", response.text().await);
     }
     let open = r#"grpc_client_breaker_state{service="checkout",upstream="payment"}"#;
-    assert_eq!(checkout_metric(&system, open).await, 2.0, "breaker open");
-    assert!(
-        checkout_metric(
-            &system,
-            r#"grpc_client_ejections_total{service="checkout",upstream="payment""#
-        )
-        .await
-            >= 1.0
+    assert_eq!(
+        system.checkout.metric(open).await.unwrap(),
+        2.0,
+        "breaker open"
     );
+    let ejections = r#"grpc_client_ejections_total{service="checkout",upstream="payment""#;
+    assert!(system.checkout.metric(ejections).await.unwrap() >= 1.0);
 
     // Now a checkout is refused without waiting on payment.
     let started = Instant::now();
@@ -120,12 +104,6 @@ async fn a_failing_payment_opens_checkouts_breaker_and_checkouts_are_refused_at_
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     assert!(took < Duration::from_millis(500), "refused after {took:?}");
-    assert!(
-        checkout_metric(
-            &system,
-            r#"grpc_client_fail_fast_total{service="checkout",upstream="payment"}"#
-        )
-        .await
-            >= 1.0
-    );
+    let refused = r#"grpc_client_fail_fast_total{service="checkout",upstream="payment"}"#;
+    assert!(system.checkout.metric(refused).await.unwrap() >= 1.0);
 }

@@ -548,3 +548,38 @@ async fn a_static_address_list_is_balanced_like_a_resolved_name() {
     assert_eq!(a + b, 400);
     assert!((100..=300).contains(&a), "split {a}/{b}");
 }
+
+#[tokio::test]
+async fn an_endpoint_dropped_from_the_name_finishes_its_calls_and_gets_no_more() {
+    let (port, servers) = servers(2).await;
+    let table = StaticResolver::new();
+    table.set(NAME, [ip(0), ip(1)]);
+    let (client, _) = client(&upstream(port, &table));
+    traffic(&client, 40).await;
+    // Slow calls are in flight on both endpoints when the name drops one.
+    servers[1].knobs.delay_ms.store(300, Ordering::SeqCst);
+    let in_flight = {
+        let client = client.clone();
+        tokio::spawn(async move { traffic(&client, 40).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    table.set(NAME, [ip(0)]);
+    client.channel().refresh_now();
+    in_flight.await.expect("no call in flight failed");
+    let gone = eventually(Duration::from_secs(3), || {
+        client
+            .channel()
+            .endpoints()
+            .iter()
+            .all(|(a, _)| a.ip() == ip(0))
+    })
+    .await;
+    assert!(gone, "{:?}", client.channel().endpoints());
+    let before = servers[1].calls();
+    traffic(&client, 40).await;
+    assert_eq!(
+        servers[1].calls(),
+        before,
+        "a dropped endpoint gets no calls"
+    );
+}

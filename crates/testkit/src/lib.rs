@@ -222,6 +222,22 @@ impl Drop for Running {
 }
 
 impl Running {
+    /// The sum of the series on this service's `/metrics` whose line starts
+    /// with `series` (e.g. `grpc_client_breaker_state{service="checkout",upstream="payment"}`
+    /// or a prefix of it); 0 when none matches.
+    pub async fn metric(&self, series: &str) -> anyhow::Result<f64> {
+        let text = reqwest::get(self.admin_url("/metrics"))
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with(series))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
+
     /// Runs a built service in the background and waits until its `/readyz`
     /// answers 200. `run` gets the shutdown token.
     pub async fn start<F, Fut>(
@@ -286,15 +302,7 @@ pub async fn spawn_catalog(db: &TestDb) -> anyhow::Result<Running> {
 
 /// Like [`spawn_catalog`], with extra settings (e.g. `faults.latency`).
 pub async fn spawn_catalog_with(db: &TestDb, overrides: Table) -> anyhow::Result<Running> {
-    let mut config: CatalogConfig = test_config(CatalogConfig::load, overrides)?;
-    config.grpc_addr = "127.0.0.1:0".parse()?;
-    config.database.url = Some(Secret::new(db.url()));
-    let server = CatalogServer::build(config).await?;
-    let (addr, admin_addr) = (server.grpc_addr(), server.admin_addr());
-    Running::start(addr, admin_addr, |token| async move {
-        Ok(server.run(token).await?)
-    })
-    .await
+    spawn_catalog_on(db, "127.0.0.1:0".parse()?, overrides).await
 }
 
 /// Starts the catalog on `db` listening on `grpc_addr` (e.g. one of several
