@@ -11,11 +11,14 @@
 //!   event bus and replay dead letters.
 //! - `emporium report sales [--since 24h]`: the sales report from the
 //!   checkout database (also what the daily Kubernetes CronJob runs).
+//! - `emporium loadgen [--target URL] [--rate N] [--slo GATE]…`: drive the
+//!   public API with shoppers' journeys, open loop, and judge SLO gates.
 //!
 //! Configuration is the services' own (file + `EMPORIUM_<SERVICE>__…`
 //! variables); `up`, `migrate` and `import` add one default: databases live in
 //! the data directory.
 
+mod loadgen;
 mod readiness;
 mod up;
 
@@ -99,6 +102,10 @@ enum Command {
         #[command(subcommand)]
         what: ReportWhat,
     },
+    /// Drive the public API with shoppers' journeys (open loop by default),
+    /// print per-route and per-journey percentiles, judge SLO gates (exit
+    /// status 3 when one fails).
+    Loadgen(Box<loadgen::Args>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +208,10 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli, &env)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<loadgen::SloBreached>() => {
+            eprintln!("emporium: {e}");
+            ExitCode::from(loadgen::EXIT_SLO_BREACHED)
+        }
         Err(e) if e.is::<BadConfig>() => {
             eprintln!("emporium: {}", describe(e.as_ref()));
             ExitCode::from(EXIT_BAD_CONFIG as u8)
@@ -387,6 +398,7 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
     match cli.command {
         Command::Up { data, ephemeral } => up::run(sources, data.data_dir, ephemeral).await,
         Command::Serve { service } => serve(service, sources).await,
+        Command::Loadgen(args) => loadgen::run(*args).await,
         Command::Events { data, what } => {
             events(what, &events_config(sources, &data.data_dir)?).await
         }

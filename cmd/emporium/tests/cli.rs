@@ -589,3 +589,73 @@ async fn events_tooling_lists_streams_consumers_and_dead_letters() {
         "replaying a dead letter that does not exist fails"
     );
 }
+
+#[tokio::test]
+async fn loadgen_judges_its_gates_by_exit_status_and_explains_bad_input() {
+    // Warnings only: nobody reads up's log pipe after start-up, and a full
+    // pipe would stall the store under load.
+    let (mut up, _) = start_up(&[("EMPORIUM_LOG", "warn")]).await;
+    let run = |slo: &'static str| {
+        let mut cmd = emporium(&[
+            "loadgen",
+            "--target",
+            &up.api,
+            "--rate",
+            "20",
+            "--duration",
+            "2s",
+            "--shoppers",
+            "2",
+            "--slo",
+            "errors<1%",
+            "--slo",
+            slo,
+            "--json",
+            "-",
+        ]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.output()
+    };
+    // Every gate holds: exit 0, the table and then the JSON report.
+    let out = run("all:p99<30s").await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ok   all:p99<30s"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout[stdout.find("\n{").unwrap()..]).unwrap();
+    assert!(json["all"]["requests"].as_u64().unwrap() > 10, "{json}");
+    assert_eq!(json["all"]["failed"], 0, "{json}");
+    // One gate fails: exit 3 and the report says which.
+    let out = run("browse:p50<1us").await.unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL browse:p50<1us"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 of the SLO gates failed"), "{stderr}{}", String::from_utf8_lossy(&out.stdout));
+    up.child.start_kill().unwrap();
+
+    // A malformed gate is a usage error; an unreachable target an error.
+    let out = emporium(&["loadgen", "--slo", "checkout:p99"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected a comparison"));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let target = format!("http://{closed}");
+    let out = emporium(&["loadgen", "--target", &target, "--duration", "1s"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot be reached"),
+        "{out:?}"
+    );
+}
