@@ -100,8 +100,8 @@ done
 
 # -- 2. schemas ------------------------------------------------------------------
 step "validating against the Kubernetes $kubernetes_version schemas (strict)"
-"$venv/bin/kubernetes-validate" --strict --kubernetes-version "$kubernetes_version" --quiet "$render"/*.yaml
-echo "every object of ${overlays[*]} is valid"
+"$venv/bin/kubernetes-validate" --strict --kubernetes-version "$kubernetes_version" --quiet "$render"/*.yaml "$deploy"/k8s/jobs/*.yaml
+echo "every object of ${overlays[*]} and of k8s/jobs is valid"
 
 # -- 3. Prometheus ---------------------------------------------------------------
 prom=$deploy/observability/prometheus

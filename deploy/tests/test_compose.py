@@ -15,8 +15,14 @@ DEPLOY = Path(__file__).resolve().parents[1]
 COMPOSE = DEPLOY / "compose.yaml"
 BASE = DEPLOY / "k8s" / "base"
 OUR_IMAGE = re.compile(r"^emporium/(?P<image>[a-z0-9-]+):\$\{EMPORIUM_VERSION:-(?P<default>[^}]+)\}$")
-# One-shot services (the Kubernetes Jobs' counterparts): <svc>-migrate, <what>-import.
-JOB_NAME = re.compile(r"^[a-z]+-(migrate|import)$")
+# One-shot services (the Kubernetes Jobs' counterparts): <svc>-migrate, <what>-import;
+# and accounts-keys, which readies the volume for accounts' generated signing key.
+JOB_NAME = re.compile(r"^[a-z]+-(migrate|import|keys)$")
+# Settings only compose uses, and why.
+COMPOSE_ONLY = {
+    # Compose generates its own signing key; Kubernetes mounts a Secret (SIGNING_KEY_FILE).
+    "EMPORIUM_ACCOUNTS__SIGNING_KEY_PATH",
+}
 # Where each backing store (and the mail server) listens.
 STORE_PORTS = {"postgres": 5432, "redis": 6379, "nats": 4222, "mailpit": 1025}
 
@@ -96,7 +102,7 @@ def test_configuration_keys_match_the_kubernetes_config(compose):
         k8s_keys |= set(re.findall(r"- name: (EMPORIUM_[A-Z0-9_]+)", manifest.read_text()))
     for name, svc in compose["services"].items():
         for key in svc.get("environment") or {}:
-            if key.startswith("EMPORIUM_"):
+            if key.startswith("EMPORIUM_") and key not in COMPOSE_ONLY:
                 assert key in k8s_keys, f"{name}: {key} is set nowhere in the Kubernetes manifests"
 
 
@@ -126,3 +132,20 @@ def test_urls_point_at_compose_services_on_their_ports(compose):
                 if key.endswith("__GRPC_ADDR") or key.endswith("__HTTP_ADDR"):
                     listens = int(str(value).rsplit(":", 1)[1])
             assert parts.port == listens, f"{name}: {url}: {parts.hostname} listens on {listens}"
+
+
+def test_published_ports_are_bound_to_loopback_only(compose):
+    for name, svc in compose["services"].items():
+        for port in svc.get("ports") or []:
+            assert str(port).startswith("127.0.0.1:"), f"{name}: {port} is published on every interface"
+
+
+def test_compose_generates_its_own_signing_key_and_grants_no_admin(compose):
+    secrets = compose.get("secrets", {})
+    for name, secret in secrets.items():
+        assert "k8s" not in secret["file"], f"secret {name} is the Kubernetes overlay's {secret['file']}"
+    accounts = compose["services"]["accounts"]["environment"]
+    assert "EMPORIUM_ACCOUNTS__SIGNING_KEY_FILE" not in accounts
+    key_dir = str(Path(accounts["EMPORIUM_ACCOUNTS__SIGNING_KEY_PATH"]).parent)
+    assert any(v.endswith(":" + key_dir) for v in compose["services"]["accounts"]["volumes"]), "the key is kept in a volume"
+    assert not any("ADMIN_EMAILS" in k for k in accounts), "nobody is made admin by configuration"

@@ -11,6 +11,8 @@
 //!   event bus and replay dead letters.
 //! - `emporium report sales [--since 24h]`: the sales report from the
 //!   checkout database (also what the daily Kubernetes CronJob runs).
+//! - `emporium accounts grant-admin|revoke-admin EMAIL`: the operator's way to
+//!   make (and unmake) admins; nobody becomes one by signing up.
 //! - `emporium loadgen [--target URL] [--rate N] [--slo GATE]…`: drive the
 //!   public API with shoppers' journeys, open loop, and judge SLO gates.
 //!
@@ -102,6 +104,14 @@ enum Command {
         #[command(subcommand)]
         what: ReportWhat,
     },
+    /// Manage accounts in the accounts database (roles are granted by an
+    /// operator, never at sign-up).
+    Accounts {
+        #[command(flatten)]
+        data: DataDir,
+        #[command(subcommand)]
+        what: AccountsWhat,
+    },
     /// Drive the public API with shoppers' journeys (open loop by default),
     /// print per-route and per-journey percentiles, judge SLO gates (exit
     /// status 3 when one fails).
@@ -138,6 +148,16 @@ enum ReportFormat {
 fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map_err(|e| format!("not an RFC 3339 time (e.g. 2026-11-25T06:00:00Z): {e}"))
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountsWhat {
+    /// Give the account with this e-mail the admin role; its tokens carry it
+    /// from its next sign-in.
+    GrantAdmin { email: String },
+    /// Take the admin role back; tokens issued before keep it until they
+    /// expire (accounts.token.ttl, 15 min by default).
+    RevokeAdmin { email: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -399,6 +419,62 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
         Command::Up { data, ephemeral } => up::run(sources, data.data_dir, ephemeral).await,
         Command::Serve { service } => serve(service, sources).await,
         Command::Loadgen(args) => loadgen::run(*args).await,
+        Command::Accounts { data, what } => {
+            let (email, role) = match &what {
+                AccountsWhat::GrantAdmin { email } => {
+                    (email, emporium_accounts::domain::Role::Admin)
+                }
+                AccountsWhat::RevokeAdmin { email } => {
+                    (email, emporium_accounts::domain::Role::Customer)
+                }
+            };
+            let email = emporium_accounts::domain::Email::parse(email)
+                .map_err(|e| anyhow::anyhow!("`{email}` is not an e-mail address: {}", e.reason))?;
+            let store = connect_store!(
+                emporium_accounts,
+                AccountsConfig,
+                "accounts",
+                sources,
+                data.data_dir.as_path()
+            );
+            let changed = store.set_role(&email, role).await;
+            store.close().await;
+            let changed = match changed {
+                Err(emporium_accounts::AccountsError::UserNotFound(_)) => {
+                    anyhow::bail!("no account has the e-mail {email}")
+                }
+                other => other.context(
+                    "updating the accounts database (is it migrated? `emporium migrate accounts`)",
+                )?,
+            };
+            // The audit record: who ran it, on which account, what changed.
+            let operator = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            tracing::info!(
+                target: "emporium::audit",
+                action = if role == emporium_accounts::domain::Role::Admin { "grant-admin" } else { "revoke-admin" },
+                email = %email,
+                role = role.as_str(),
+                changed,
+                operator,
+                "account role set"
+            );
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            match (role, changed) {
+                (emporium_accounts::domain::Role::Admin, true) => {
+                    writeln!(out, "{email} is now an admin (from the next sign-in)")?
+                }
+                (emporium_accounts::domain::Role::Admin, false) => {
+                    writeln!(out, "{email} was an admin already")?
+                }
+                (_, true) => writeln!(
+                    out,
+                    "{email} is no longer an admin (tokens issued before keep the role until they expire)"
+                )?,
+                (_, false) => writeln!(out, "{email} was not an admin")?,
+            }
+            Ok(())
+        }
         Command::Events { data, what } => {
             events(what, &events_config(sources, &data.data_dir)?).await
         }

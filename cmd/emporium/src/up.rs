@@ -8,8 +8,11 @@
 //! payment 50055, shipping 50056, accounts 50057, checkout 50058; admin
 //! ports 9080–9089 (notification has only its admin port; its e-mails are
 //! `.eml` files in `<data dir>/mail`). Services with events share the
-//! embedded log `<data dir>/events.db`. The usual variables (`EMPORIUM_<SERVICE>__GRPC_ADDR`, …)
-//! move any of them.
+//! embedded log `<data dir>/events.db`. Every port is bound to loopback
+//! (127.0.0.1): the internal gRPC and admin ports trust whoever can reach
+//! them, so nobody else on the network may. The usual variables
+//! (`EMPORIUM_<SERVICE>__GRPC_ADDR`, `EMPORIUM_GATEWAY__HTTP_ADDR`, …) move
+//! any of them, e.g. `EMPORIUM_GATEWAY__HTTP_ADDR=[::]:8080` publishes the API.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -22,11 +25,23 @@ use emporium_chassis::config::{Sources, Table};
 use crate::readiness::{loopback, wait_all};
 use crate::{SEED_CATALOG, SEED_STOCK, import_catalog, import_stock, load};
 
-/// Local defaults for one service: its admin port, its SQLite file in the
+/// Where `up` binds by default: loopback only.
+const LOCAL: &str = "127.0.0.1";
+
+/// Local defaults for one service: its API port (`grpc_addr = 50051`, or the
+/// gateway's `http_addr`) and admin port on loopback, its SQLite file in the
 /// data directory, and where its upstreams listen.
-fn base(admin_port: u16, database: Option<String>, upstreams: &[(&str, SocketAddr)]) -> Table {
+fn base(
+    listen: Option<(&str, u16)>,
+    admin_port: u16,
+    database: Option<String>,
+    upstreams: &[(&str, SocketAddr)],
+) -> Table {
     let mut t = Table::new();
-    t.insert("admin_addr".into(), format!("[::]:{admin_port}").into());
+    if let Some((key, port)) = listen {
+        t.insert(key.into(), format!("{LOCAL}:{port}").into());
+    }
+    t.insert("admin_addr".into(), format!("{LOCAL}:{admin_port}").into());
     if let Some(url) = database {
         let mut db = Table::new();
         db.insert("url".into(), url.into());
@@ -118,7 +133,12 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
     let catalog = emporium_catalog::CatalogServer::build(load(
         emporium_catalog::CatalogConfig::load,
         sources,
-        base(9081, sqlite(&dir, "catalog"), &[]),
+        base(
+            Some(("grpc_addr", 50051)),
+            9081,
+            sqlite(&dir, "catalog"),
+            &[],
+        ),
     )?)
     .await
     .context("starting the catalog")?;
@@ -134,7 +154,12 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
             "seeded the empty catalog"
         );
     }
-    let mut accounts_base = base(9082, sqlite(&dir, "accounts"), &[]);
+    let mut accounts_base = base(
+        Some(("grpc_addr", 50057)),
+        9082,
+        sqlite(&dir, "accounts"),
+        &[],
+    );
     accounts_base.insert(
         "signing_key_path".into(),
         dir.join("accounts-signing-key.pem")
@@ -152,14 +177,19 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
     let currency = emporium_currency::CurrencyServer::build(load(
         emporium_currency::CurrencyConfig::load,
         sources,
-        base(9084, None, &[]),
+        base(Some(("grpc_addr", 50053)), 9084, None, &[]),
     )?)
     .await
     .context("starting currency")?;
     let inventory = emporium_inventory::InventoryServer::build(load(
         emporium_inventory::InventoryConfig::load,
         sources,
-        base(9085, sqlite(&dir, "inventory"), &[]),
+        base(
+            Some(("grpc_addr", 50054)),
+            9085,
+            sqlite(&dir, "inventory"),
+            &[],
+        ),
     )?)
     .await
     .context("starting inventory")?;
@@ -172,19 +202,33 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
     let payment = emporium_payment::PaymentServer::build(load(
         emporium_payment::PaymentConfig::load,
         sources,
-        base(9086, sqlite(&dir, "payment"), &[]),
+        base(
+            Some(("grpc_addr", 50055)),
+            9086,
+            sqlite(&dir, "payment"),
+            &[],
+        ),
     )?)
     .await
     .context("starting payment")?;
     let shipping = emporium_shipping::ShippingServer::build(load(
         emporium_shipping::ShippingConfig::load,
         sources,
-        with_events(base(9087, sqlite(&dir, "shipping"), &[]), &dir),
+        with_events(
+            base(
+                Some(("grpc_addr", 50056)),
+                9087,
+                sqlite(&dir, "shipping"),
+                &[],
+            ),
+            &dir,
+        ),
     )?)
     .await
     .context("starting shipping")?;
 
-    let mut notification_base = with_events(base(9089, sqlite(&dir, "notification"), &[]), &dir);
+    let mut notification_base =
+        with_events(base(None, 9089, sqlite(&dir, "notification"), &[]), &dir);
     let mut mail = Table::new();
     mail.insert("dir".into(), dir.join("mail").display().to_string().into());
     notification_base.insert("mail".into(), mail.into());
@@ -201,6 +245,7 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
         emporium_cart::CartConfig::load,
         sources,
         base(
+            Some(("grpc_addr", 50052)),
             9083,
             sqlite(&dir, "cart"),
             &[("catalog", catalog.grpc_addr())],
@@ -213,6 +258,7 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
         sources,
         with_events(
             base(
+                Some(("grpc_addr", 50058)),
                 9088,
                 sqlite(&dir, "checkout"),
                 &[
@@ -233,6 +279,7 @@ pub async fn run(sources: Sources<'_>, data_dir: PathBuf, ephemeral: bool) -> an
         emporium_gateway::GatewayConfig::load,
         sources,
         base(
+            Some(("http_addr", 8080)),
             9080,
             None,
             &[

@@ -634,7 +634,11 @@ async fn loadgen_judges_its_gates_by_exit_status_and_explains_bad_input() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL browse:p50<1us"));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("1 of the SLO gates failed"), "{stderr}{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        stderr.contains("1 of the SLO gates failed"),
+        "{stderr}{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     up.child.start_kill().unwrap();
 
     // A malformed gate is a usage error; an unreachable target an error.
@@ -658,4 +662,210 @@ async fn loadgen_judges_its_gates_by_exit_status_and_explains_bad_input() {
         String::from_utf8_lossy(&out.stderr).contains("cannot be reached"),
         "{out:?}"
     );
+}
+
+#[tokio::test]
+async fn an_operator_grants_and_revokes_admin_and_sign_up_never_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let (mut up, _) = start_up_in(Some(dir.path()), &[("EMPORIUM_LOG", "warn")]).await;
+    let http = reqwest::Client::new();
+    let api = up.api.clone();
+    let credentials =
+        serde_json::json!({"email": "boss@example.com", "password": "the boss password"});
+    let mut signup = credentials.clone();
+    signup["name"] = "Boss".into();
+    let created = http
+        .post(format!("{api}/api/v1/auth/signup"))
+        .json(&signup)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(
+        created.json::<serde_json::Value>().await.unwrap()["role"],
+        "customer"
+    );
+    let sign_in = || async {
+        let token: serde_json::Value = http
+            .post(format!("{api}/api/v1/auth/login"))
+            .json(&credentials)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        token["access_token"].as_str().unwrap().to_owned()
+    };
+    let create_product = |token: String, sku: &'static str| {
+        let http = http.clone();
+        let api = api.clone();
+        async move {
+            http.post(format!("{api}/api/v1/products"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({
+                    "sku": sku, "name": "Operator's lamp", "price": {"currency": "USD", "amount_minor": 1999},
+                    "categories": ["kitchen"], "image_url": "/static/img/products/lamp.jpg"
+                }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(create_product(sign_in().await, "OPS-1001").await, 403);
+
+    let accounts = |args: &[&str]| {
+        let mut all = vec!["accounts", "--data-dir", &data_dir];
+        all.extend_from_slice(args);
+        let mut cmd = emporium(&all);
+        cmd.env("USER", "ops-alice");
+        cmd.output()
+    };
+    let out = accounts(&["grant-admin", "Boss@Example.com"])
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "boss@example.com is now an admin (from the next sign-in)"
+    );
+    // Audited in the log: who, on which account, what.
+    let audit = String::from_utf8_lossy(&out.stderr);
+    let line: serde_json::Value = serde_json::from_str(
+        audit
+            .lines()
+            .find(|l| l.contains("emporium::audit"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["action"], "grant-admin");
+    assert_eq!(line["email"], "boss@example.com");
+    assert_eq!(line["operator"], "ops-alice");
+    assert_eq!(line["changed"], true);
+    assert_eq!(create_product(sign_in().await, "OPS-1002").await, 201);
+    let again = accounts(&["grant-admin", "boss@example.com"])
+        .await
+        .unwrap();
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("was an admin already"));
+
+    let out = accounts(&["revoke-admin", "boss@example.com"])
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(create_product(sign_in().await, "OPS-1003").await, 403);
+
+    // Bad input: an unknown account, something that is not an e-mail.
+    let out = accounts(&["grant-admin", "nobody@example.com"])
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no account has the e-mail nobody@example.com")
+    );
+    let out = accounts(&["grant-admin", "not-an-email"]).await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not an e-mail address"));
+    up.child.start_kill().unwrap();
+}
+
+/// Listening sockets of the network namespace `pid` lives in: (address, port).
+fn listening(pid: u32) -> Vec<(std::net::IpAddr, u16)> {
+    let mut out = Vec::new();
+    for (file, v6) in [("tcp", false), ("tcp6", true)] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{file}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(3) != Some(&"0A") {
+                continue; // not LISTEN
+            }
+            let (addr, port) = fields[1].split_once(':').unwrap();
+            let port = u16::from_str_radix(port, 16).unwrap();
+            // The kernel prints each 32-bit word of the address in host (little-endian) order.
+            let words: Vec<[u8; 4]> = (0..addr.len() / 8)
+                .map(|i| {
+                    u32::from_str_radix(&addr[i * 8..i * 8 + 8], 16)
+                        .unwrap()
+                        .to_le_bytes()
+                })
+                .collect();
+            let ip = if v6 {
+                let bytes: Vec<u8> = words.concat();
+                std::net::IpAddr::from(<[u8; 16]>::try_from(bytes).unwrap())
+            } else {
+                std::net::IpAddr::from(words[0])
+            };
+            out.push((ip, port));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn up_listens_on_loopback_only_with_its_default_ports() {
+    // `up` with no address settings at all, alone in a network namespace of
+    // its own (so its fixed ports clash with nothing on the machine).
+    if std::env::var("EMPORIUM_TEST_NETNS").is_err() {
+        eprintln!(
+            "SKIPPED (network namespace): set EMPORIUM_TEST_NETNS=1 (needs root, unshare and ip) to run this test"
+        );
+        return;
+    }
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--net",
+        "--",
+        "sh",
+        "-c",
+        "ip link set lo up && exec \"$0\" up --ephemeral",
+        BIN,
+    ])
+    .env_clear()
+    .env("PATH", std::env::var("PATH").unwrap())
+    .env("EMPORIUM_LOG", "warn")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut table = String::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            table.push_str(&line);
+            table.push('\n');
+            if line.contains("Stop:") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("up printed its table");
+    assert!(table.contains("Emporium is up"), "{table}");
+    assert!(table.contains("http://127.0.0.1:8080"), "{table}");
+    let sockets = listening(pid);
+    let ports: std::collections::BTreeSet<u16> = sockets.iter().map(|(_, port)| *port).collect();
+    let expected: Vec<u16> = [8080]
+        .into_iter()
+        .chain(50051..=50058)
+        .chain(9080..=9089)
+        .collect();
+    for port in &expected {
+        assert!(
+            ports.contains(port),
+            "nothing listens on {port}: {sockets:?}"
+        );
+    }
+    for (ip, port) in &sockets {
+        assert!(
+            ip.is_loopback(),
+            "{ip}:{port} is reachable from other machines:\n{table}"
+        );
+    }
+    child.start_kill().unwrap();
 }

@@ -32,7 +32,7 @@ pub async fn spawn_accounts(db: &TestDb) -> anyhow::Result<Running> {
     spawn_accounts_with(db, Table::new()).await
 }
 
-/// Like [`spawn_accounts`], with extra settings (e.g. `admin_emails`).
+/// Like [`spawn_accounts`], with extra settings (e.g. `token.ttl`).
 pub async fn spawn_accounts_with(db: &TestDb, overrides: Table) -> anyhow::Result<Running> {
     let mut base = fast_password_hashing();
     let key = SigningKey::generate()?;

@@ -8,9 +8,7 @@ use emporium_chassis::config::{
     ConfigError, DatabaseConfig, Duration, Secret, ShutdownConfig, Sources,
 };
 use emporium_chassis::grpc::Faults;
-use serde::{Deserialize, Deserializer, Serialize};
-
-use crate::domain::Email;
+use serde::{Deserialize, Serialize};
 
 /// The configuration section and environment prefix of this service.
 pub const SECTION: &str = "accounts";
@@ -23,10 +21,6 @@ pub struct AccountsConfig {
     /// `/livez`, `/readyz`, `/metrics`.
     pub admin_addr: SocketAddr,
     pub database: DatabaseConfig,
-    /// Users signing up with one of these emails get the `admin` role. A
-    /// list in TOML; in the environment, comma-separated.
-    #[serde(deserialize_with = "list_or_comma_separated")]
-    pub admin_emails: Vec<String>,
     pub token: TokenConfig,
     /// The Ed25519 private key (PKCS#8 PEM) that signs access tokens;
     /// usually `EMPORIUM_ACCOUNTS__SIGNING_KEY_FILE` naming a mounted Secret.
@@ -94,7 +88,6 @@ impl Default for AccountsConfig {
             grpc_addr: SocketAddr::from(([0u16; 8], 50057)),
             admin_addr: SocketAddr::from(([0u16; 8], 9090)),
             database: DatabaseConfig::default(),
-            admin_emails: Vec::new(),
             token: TokenConfig::default(),
             signing_key: None,
             signing_key_path: None,
@@ -104,24 +97,6 @@ impl Default for AccountsConfig {
             registry: RegistrySettings::default(),
         }
     }
-}
-
-fn list_or_comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum ListOrText {
-        List(Vec<String>),
-        Text(String),
-    }
-    Ok(match ListOrText::deserialize(d)? {
-        ListOrText::List(list) => list,
-        ListOrText::Text(text) => text
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-    })
 }
 
 /// The database accounts use when none is configured.
@@ -137,7 +112,7 @@ impl AccountsConfig {
         base: emporium_chassis::config::Table,
         sources: Sources<'_>,
     ) -> Result<Self, ConfigError> {
-        let mut config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
+        let config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
         config.registry.validate(SECTION)?;
         if let Some(url) = &config.database.url
             && crate::store::Backend::of_url(url.expose()).is_none()
@@ -152,12 +127,6 @@ impl AccountsConfig {
                 "accounts.database.max_connections",
                 "must be at least 1",
             ));
-        }
-        for (i, email) in config.admin_emails.iter_mut().enumerate() {
-            let parsed = Email::parse(email).map_err(|e| {
-                ConfigError::invalid(format!("accounts.admin_emails[{i}]"), e.reason)
-            })?;
-            *email = parsed.to_string();
         }
         if config.token.issuer.trim().is_empty() {
             return Err(ConfigError::invalid(
@@ -219,14 +188,6 @@ impl AccountsConfig {
             .clone()
             .unwrap_or_else(|| Secret::new(DEFAULT_DATABASE_URL))
     }
-
-    /// `admin_emails`, parsed (they were validated at load).
-    pub fn admin_emails(&self) -> Vec<Email> {
-        self.admin_emails
-            .iter()
-            .filter_map(|e| Email::parse(e).ok())
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -260,7 +221,6 @@ mod tests {
         assert_eq!(c.token.issuer, "emporium");
         assert_eq!(c.token.audience, "emporium-api");
         assert_eq!(c.token.ttl.get().as_secs(), 900);
-        assert!(c.admin_emails.is_empty());
         assert_eq!(c.password_hashing.memory_kib, 19456);
     }
 
@@ -292,23 +252,16 @@ mod tests {
     }
 
     #[test]
-    fn admin_emails_come_as_a_comma_separated_variable_and_are_normalized() {
-        let c = load(&[
-            ("EMPORIUM_ACCOUNTS__SIGNING_KEY_PATH", "/tmp/k.pem"),
-            (
-                "EMPORIUM_ACCOUNTS__ADMIN_EMAILS",
-                "Boss@Example.com, ops@example.com",
-            ),
-        ])
-        .unwrap();
-        assert_eq!(c.admin_emails, ["boss@example.com", "ops@example.com"]);
+    fn no_setting_grants_a_role_by_e_mail() {
+        // Admins are made by an operator (`emporium accounts grant-admin`),
+        // never by signing up with a listed e-mail (docs/architecture.md).
         let err = load(&[
             ("EMPORIUM_ACCOUNTS__SIGNING_KEY_PATH", "/tmp/k.pem"),
-            ("EMPORIUM_ACCOUNTS__ADMIN_EMAILS", "ok@example.com,broken"),
+            ("EMPORIUM_ACCOUNTS__ADMIN_EMAILS", "boss@example.com"),
         ])
         .unwrap_err()
         .to_string();
-        assert!(err.contains("accounts.admin_emails[1]"), "{err}");
+        assert!(err.contains("admin_emails"), "{err}");
     }
 
     #[test]

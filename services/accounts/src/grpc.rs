@@ -25,21 +25,14 @@ pub struct AccountsApi {
     store: Store,
     passwords: Passwords,
     issuer: Arc<Issuer>,
-    admin_emails: Arc<[Email]>,
 }
 
 impl AccountsApi {
-    pub fn new(
-        store: Store,
-        passwords: Passwords,
-        issuer: Arc<Issuer>,
-        admin_emails: Vec<Email>,
-    ) -> Self {
+    pub fn new(store: Store, passwords: Passwords, issuer: Arc<Issuer>) -> Self {
         Self {
             store,
             passwords,
             issuer,
-            admin_emails: admin_emails.into(),
         }
     }
 
@@ -89,7 +82,9 @@ impl AccountsService for AccountsApi {
         let email = Email::parse(&r.email).map_err(invalid)?;
         let password = Password::parse(&r.password).map_err(invalid)?;
         let name = UserName::parse(&r.name).map_err(invalid)?;
-        let role = domain::role_for(&email, &self.admin_emails);
+        // Everyone signs up as a customer; an operator grants admin
+        // (`emporium accounts grant-admin`, Store::set_role).
+        let role = Role::Customer;
         let password_hash = self.passwords.hash(&password).await?;
         let new = NewUser {
             user: User {

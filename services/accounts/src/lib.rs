@@ -9,9 +9,10 @@
 //! Passwords are hashed with argon2id (random salt, PHC string) off the async
 //! runtime. Access tokens are JWTs signed with an Ed25519 key
 //! ([`emporium_chassis::jwt`]); the gateway verifies them from the JWKS and
-//! forwards the caller's identity to services in gRPC metadata. Users whose
-//! email is listed in `admin_emails` sign up as admins, everyone else as
-//! customers.
+//! forwards the caller's identity to services in gRPC metadata. Everyone
+//! signs up as a customer; an operator grants and revokes the admin role
+//! ([`store::Store::set_role`], `emporium accounts grant-admin EMAIL`), and
+//! tokens carry it from the next sign-in.
 //!
 //! Storage is SQLite (embedded default, one file) or PostgreSQL, chosen by
 //! the database URL; migrations are embedded in the binary.
@@ -154,7 +155,7 @@ impl AccountsServer {
             issuer,
             ports,
         } = self;
-        let api = grpc::AccountsApi::new(store.clone(), passwords, issuer, config.admin_emails());
+        let api = grpc::AccountsApi::new(store.clone(), passwords, issuer);
         let routes = tonic::service::Routes::new(api.into_server());
         let service = GrpcService {
             name: "accounts",

@@ -131,35 +131,50 @@ async fn wrong_passwords_and_unknown_emails_get_the_same_answer() {
 }
 
 #[tokio::test]
-async fn listed_admin_emails_sign_up_as_admins() {
-    let mut overrides = emporium_chassis::config::Table::new();
-    overrides.insert(
-        "admin_emails".into(),
-        vec!["Boss@Example.com", "ops@example.com"].into(),
-    );
-    let (_db, _accounts, mut client) = started(overrides).await;
+async fn sign_up_makes_customers_and_a_granted_role_shows_from_the_next_sign_in() {
+    let (db, _accounts, mut client) = started(Default::default()).await;
     let boss = client
         .sign_up(sign_up("boss@example.com", "the boss password"))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(boss.role(), pb::Role::Admin);
-    let clerk = client
-        .sign_up(sign_up("clerk@example.com", "the clerk password"))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(clerk.role(), pb::Role::Customer);
-    let token = client
+    assert_eq!(boss.role(), pb::Role::Customer);
+    let reader = client.clone();
+    let role_in_token = |token: String| {
+        let mut client = reader.clone();
+        async move {
+            verifier(&mut client)
+                .await
+                .verify(&token, now())
+                .unwrap()
+                .role
+        }
+    };
+    let before = client
         .sign_in(sign_in("boss@example.com", "the boss password"))
         .await
         .unwrap()
-        .into_inner();
-    let claims = verifier(&mut client)
+        .into_inner()
+        .access_token;
+    // The operator's grant (what `emporium accounts grant-admin` runs).
+    let store = emporium_accounts::store::Store::connect(db.url(), 1).unwrap();
+    let email = emporium_accounts::domain::Email::parse("boss@example.com").unwrap();
+    assert!(
+        store
+            .set_role(&email, emporium_accounts::domain::Role::Admin)
+            .await
+            .unwrap()
+    );
+    // A token issued before keeps its role until it expires; the next one has admin.
+    assert_eq!(role_in_token(before).await, "customer");
+    let after = client
+        .sign_in(sign_in("boss@example.com", "the boss password"))
         .await
-        .verify(&token.access_token, now())
-        .unwrap();
-    assert_eq!(claims.role, "admin");
+        .unwrap()
+        .into_inner()
+        .access_token;
+    assert_eq!(role_in_token(after).await, "admin");
+    store.close().await;
 }
 
 #[tokio::test]

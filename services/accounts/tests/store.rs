@@ -45,6 +45,7 @@ for_each_backend!(
     emails_are_unique_whatever_their_case,
     ten_concurrent_sign_ups_of_one_email_store_exactly_one_user,
     unknown_users_are_not_found,
+    roles_are_granted_and_revoked_by_email_and_say_whether_they_changed,
 );
 
 fn new_user(email: &str, role: Role) -> NewUser {
@@ -131,5 +132,30 @@ async fn unknown_users_are_not_found(store: Store) {
     assert!(
         matches!(result, Err(AccountsError::UserNotFound(ref got)) if *got == id.to_string()),
         "{result:?}"
+    );
+}
+
+async fn roles_are_granted_and_revoked_by_email_and_say_whether_they_changed(store: Store) {
+    let ada = store
+        .create_user(&new_user("ada@example.com", Role::Customer))
+        .await
+        .unwrap();
+    let bob = store
+        .create_user(&new_user("bob@example.com", Role::Customer))
+        .await
+        .unwrap();
+    let email = Email::parse("ADA@example.com").unwrap();
+    assert!(store.set_role(&email, Role::Admin).await.unwrap());
+    assert_eq!(store.get_user(ada.id).await.unwrap().role, Role::Admin);
+    // Granting again changes nothing, and says so; nobody else changed.
+    assert!(!store.set_role(&email, Role::Admin).await.unwrap());
+    assert_eq!(store.get_user(bob.id).await.unwrap().role, Role::Customer);
+    assert!(store.set_role(&email, Role::Customer).await.unwrap());
+    assert_eq!(store.get_user(ada.id).await.unwrap().role, Role::Customer);
+    let nobody = Email::parse("nobody@example.com").unwrap();
+    let err = store.set_role(&nobody, Role::Admin).await.unwrap_err();
+    assert!(
+        matches!(err, AccountsError::UserNotFound(ref who) if who == "nobody@example.com"),
+        "{err}"
     );
 }

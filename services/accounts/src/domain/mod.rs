@@ -31,40 +31,10 @@ pub struct NewUser {
     pub password_hash: PasswordHash,
 }
 
-/// The role a new user gets: `admin` if their email is one of
-/// `admin_emails` (compared lowercased), `customer` otherwise.
-pub fn role_for(email: &Email, admin_emails: &[Email]) -> Role {
-    if admin_emails.contains(email) {
-        Role::Admin
-    } else {
-        Role::Customer
-    }
-}
-
 /// The current time at the precision both databases keep (microseconds), so
 /// a value reads back exactly as it was written.
 pub fn now() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
     now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
         .unwrap_or(now)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    #[test]
-    fn listed_emails_become_admins_whatever_their_case() {
-        let admins = [Email::parse("Boss@Example.com").unwrap()];
-        assert_eq!(
-            role_for(&Email::parse("boss@example.COM").unwrap(), &admins),
-            Role::Admin
-        );
-        assert_eq!(
-            role_for(&Email::parse("clerk@example.com").unwrap(), &admins),
-            Role::Customer
-        );
-    }
 }

@@ -75,6 +75,21 @@ impl Store {
             .transpose()
     }
 
+    /// Gives the user with `email` the role `role`: `Ok(true)` when it
+    /// changed, `Ok(false)` when they had it already,
+    /// [`AccountsError::UserNotFound`] when no user has that email. One
+    /// conditional update, so concurrent grants and revokes settle on the
+    /// last one and each reports whether it changed anything.
+    pub async fn set_role(&self, email: &Email, role: Role) -> Result<bool, AccountsError> {
+        if dispatch!(self.db, sql::set_role(email, role))? {
+            return Ok(true);
+        }
+        match dispatch!(self.db, sql::find_by_email(email))? {
+            Some(_) => Ok(false),
+            None => Err(AccountsError::UserNotFound(email.to_string())),
+        }
+    }
+
     pub async fn get_user(&self, id: UserId) -> Result<User, AccountsError> {
         let row = dispatch!(self.db, sql::get_user(id))?;
         match row {

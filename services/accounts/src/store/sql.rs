@@ -20,7 +20,7 @@ macro_rules! backend {
             use sqlx::Pool;
 
             use super::*;
-            use crate::domain::{Email, NewUser, UserId};
+            use crate::domain::{Email, NewUser, Role, UserId};
             use crate::error::AccountsError;
             use crate::store::on_unique_violation;
 
@@ -52,6 +52,21 @@ macro_rules! backend {
                     .bind(email.as_str())
                     .fetch_optional(pool)
                     .await?)
+            }
+
+            /// True when a row changed (the user exists and had another role).
+            pub async fn set_role(
+                pool: &Pool<$db>,
+                email: &Email,
+                role: Role,
+            ) -> Result<bool, AccountsError> {
+                let done =
+                    sqlx::query("UPDATE users SET role = $1 WHERE email = $2 AND role <> $1")
+                        .bind(role.as_str())
+                        .bind(email.as_str())
+                        .execute(pool)
+                        .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             pub async fn get_user(
