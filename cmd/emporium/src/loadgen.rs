@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long, default_value = "30s")]
     duration: Span,
     /// The rate grows from zero to --rate over this long.
-    #[arg(long, default_value = "0s")]
+    #[arg(long, default_value = "0s", conflicts_with = "users")]
     ramp: Span,
     /// Stop after starting this many journeys.
     #[arg(long, value_name = "N")]
@@ -68,7 +68,8 @@ pub struct Args {
     /// An SLO gate, e.g. `checkout:p99<50ms`, `errors<0.1%`, `rps>=100`; repeatable.
     #[arg(long = "slo", value_parser = Slo::parse, value_name = "GATE")]
     slos: Vec<Slo>,
-    /// Also write the report as JSON to this file (`-` for standard output).
+    /// Also write the report as JSON to this file (`-`: standard output,
+    /// and the table goes to standard error).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 }
@@ -117,21 +118,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if terminal {
         eprintln!();
     }
-    let mut out = std::io::stdout().lock();
-    out.write_all(report.table().as_bytes())?;
-    match &args.json {
-        None => {}
-        Some(path) if path.as_os_str() == "-" => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
-        }
-        Some(path) => {
-            let text = serde_json::to_vec_pretty(&report)?;
-            std::fs::write(path, text)
-                .with_context(|| format!("writing the report to {}", path.display()))?;
-        }
+    // With the JSON report on standard output, the table goes to standard
+    // error, so `--json - | jq` reads JSON only.
+    let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    if json_to_stdout {
+        std::io::stderr()
+            .lock()
+            .write_all(report.table().as_bytes())?;
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+        out.flush()?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(report.table().as_bytes())?;
+        out.flush()?;
     }
-    out.flush()?;
+    if let Some(path) = args.json.as_ref().filter(|_| !json_to_stdout) {
+        let text = serde_json::to_vec_pretty(&report)?;
+        std::fs::write(path, text)
+            .with_context(|| format!("writing the report to {}", path.display()))?;
+    }
     let failed = report.slos.iter().filter(|v| !v.ok).count();
     if failed > 0 {
         return Err(SloBreached(failed).into());

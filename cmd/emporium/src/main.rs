@@ -437,9 +437,34 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
                 sources,
                 data.data_dir.as_path()
             );
-            let changed = store.set_role(&email, role).await;
+            let result = store.set_role(&email, role).await;
             store.close().await;
-            let changed = match changed {
+            let action = match what {
+                AccountsWhat::GrantAdmin { .. } => "grant-admin",
+                AccountsWhat::RevokeAdmin { .. } => "revoke-admin",
+            };
+            // The audit record, also for attempts that fail; written whatever
+            // the log level. `operator` is the process's $USER: the account
+            // the command ran as (in a cluster, the API server's audit log
+            // names who created the Job).
+            let record = serde_json::json!({
+                "timestamp": time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+                "target": "emporium::audit",
+                "action": action,
+                "email": email.to_string(),
+                "changed": matches!(result, Ok(true)),
+                "outcome": match &result {
+                    Ok(true) => "changed",
+                    Ok(false) => "unchanged",
+                    Err(emporium_accounts::AccountsError::UserNotFound(_)) => "no such account",
+                    Err(_) => "failed",
+                },
+                "operator": std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+            });
+            eprintln!("{record}");
+            let changed = match result {
                 Err(emporium_accounts::AccountsError::UserNotFound(_)) => {
                     anyhow::bail!("no account has the e-mail {email}")
                 }
@@ -447,17 +472,6 @@ async fn run(cli: Cli, env: &dyn Env) -> anyhow::Result<()> {
                     "updating the accounts database (is it migrated? `emporium migrate accounts`)",
                 )?,
             };
-            // The audit record: who ran it, on which account, what changed.
-            let operator = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-            tracing::info!(
-                target: "emporium::audit",
-                action = if role == emporium_accounts::domain::Role::Admin { "grant-admin" } else { "revoke-admin" },
-                email = %email,
-                role = role.as_str(),
-                changed,
-                operator,
-                "account role set"
-            );
             use std::io::Write;
             let mut out = std::io::stdout().lock();
             match (role, changed) {

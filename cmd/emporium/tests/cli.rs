@@ -616,24 +616,22 @@ async fn loadgen_judges_its_gates_by_exit_status_and_explains_bad_input() {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.output()
     };
-    // Every gate holds: exit 0, the table and then the JSON report.
+    // Every gate holds: exit 0; JSON alone on stdout, the table on stderr.
     let out = run("all:p99<30s").await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
     );
-    assert!(stdout.contains("ok   all:p99<30s"), "{stdout}");
-    let json: serde_json::Value =
-        serde_json::from_str(&stdout[stdout.find("\n{").unwrap()..]).unwrap();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("ok   all:p99<30s"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(json["all"]["requests"].as_u64().unwrap() > 10, "{json}");
     assert_eq!(json["all"]["failed"], 0, "{json}");
     // One gate fails: exit 3 and the report says which.
     let out = run("browse:p50<1us").await.unwrap();
     assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL browse:p50<1us"));
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("FAIL browse:p50<1us"), "{stderr}");
     assert!(
         stderr.contains("1 of the SLO gates failed"),
         "{stderr}{}",
@@ -763,9 +761,15 @@ async fn an_operator_grants_and_revokes_admin_and_sign_up_never_does() {
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("no account has the e-mail nobody@example.com")
+        stderr.contains("no account has the e-mail nobody@example.com"),
+        "{stderr}"
+    );
+    // Failed attempts are audited too.
+    assert!(
+        stderr.contains(r#""outcome":"no such account""#),
+        "{stderr}"
     );
     let out = accounts(&["grant-admin", "not-an-email"]).await.unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use plan::{Arrival, Journey, Mix, Plan, Rng};
+pub use plan::{Arrival, Journey, Mix, Plan, Rng, next_start};
 pub use report::{Recorder, Report};
 pub use slo::{Slo, SloError};
 
@@ -52,16 +52,32 @@ pub async fn run(
     progress: Option<&(dyn Fn(Duration, u64, u64) + Sync)>,
 ) -> Result<Report, Error> {
     check(plan)?;
+    for slo in slos {
+        let known = slo.scope == "all"
+            || Journey::parse(&slo.scope).is_some()
+            || shop::ROUTES.contains(&slo.scope.as_str());
+        if !known {
+            return Err(Error::Plan(format!(
+                "SLO `{}`: `{}` is not `all`, a journey ({}) or a route ({})",
+                slo.text,
+                slo.scope,
+                Journey::ALL.map(Journey::name).join(", "),
+                shop::ROUTES.join(", ")
+            )));
+        }
+    }
     let shop = Arc::new(shop::Shop::prepare(plan).await?);
     let recorder = Arc::new(Recorder::default());
     let started = Instant::now();
+    // Journeys start within the window; rates are per second of it.
+    let window = std::sync::Mutex::new(None);
     let driving = async {
         match plan.arrival {
             Arrival::VirtualUsers { users, think } => {
-                closed_loop(plan, &shop, &recorder, users, think).await
+                closed_loop(plan, &shop, &recorder, users, think).await;
             }
             Arrival::Constant { rate } | Arrival::Poisson { rate } => {
-                open_loop(plan, &shop, &recorder, rate).await
+                open_loop(plan, &shop, &recorder, rate, &window).await;
             }
         }
     };
@@ -82,16 +98,21 @@ pub async fn run(
             }
         }
     }
-    Ok(recorder.report(started.elapsed(), slos))
+    let elapsed = started.elapsed();
+    let window = window
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .unwrap_or(elapsed);
+    Ok(recorder.report(window, elapsed, slos))
 }
 
 fn check(plan: &Plan) -> Result<(), Error> {
     let bad = |why: &str| Err(Error::Plan(why.to_owned()));
     match plan.arrival {
         Arrival::Constant { rate } | Arrival::Poisson { rate }
-            if !(rate > 0.0 && rate <= 100_000.0) =>
+            if !(0.001..=100_000.0).contains(&rate) =>
         {
-            return bad("the rate must be above 0 and at most 100000 per second");
+            return bad("the rate must be from 0.001 to 100000 per second");
         }
         Arrival::VirtualUsers { users, .. } if users == 0 || users > 10_000 => {
             return bad("virtual users must be 1 to 10000");
@@ -100,6 +121,12 @@ fn check(plan: &Plan) -> Result<(), Error> {
     }
     if plan.duration.is_zero() && plan.max_journeys.is_none() {
         return bad("give a duration or a number of journeys");
+    }
+    if plan.duration > Duration::from_secs(7 * 86_400) || plan.ramp > Duration::from_secs(86_400) {
+        return bad("the duration is at most 7 days and the ramp at most one");
+    }
+    if matches!(plan.arrival, Arrival::VirtualUsers { .. }) && !plan.ramp.is_zero() {
+        return bad("a ramp applies to an arrival rate, not to virtual users");
     }
     if plan.mix.total() == 0 {
         return bad("the mix gives every journey weight 0");
@@ -111,19 +138,26 @@ fn check(plan: &Plan) -> Result<(), Error> {
 }
 
 /// Starts journeys at their intended times until the duration (or the
-/// number of journeys) is reached, then waits for those in flight.
-async fn open_loop(plan: &Plan, shop: &Arc<shop::Shop>, recorder: &Arc<Recorder>, rate: f64) {
+/// number of journeys) is reached, then waits for those in flight. `window`
+/// gets how long journeys kept starting.
+async fn open_loop(
+    plan: &Plan,
+    shop: &Arc<shop::Shop>,
+    recorder: &Arc<Recorder>,
+    rate: f64,
+    window: &std::sync::Mutex<Option<Duration>>,
+) {
     let mut rng = Rng::new(plan.seed);
     let begin = Instant::now();
-    let end = begin + plan.duration;
     let in_flight = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
-    let mut intended = begin;
-    let mut started: u64 = 0;
     let poisson = matches!(plan.arrival, Arrival::Poisson { .. });
-    while (plan.duration.is_zero() || intended < end)
-        && plan.max_journeys.is_none_or(|max| started < max)
-    {
+    let (duration, ramp) = (plan.duration.as_secs_f64(), plan.ramp.as_secs_f64());
+    let gap = |rng: &mut Rng| if poisson { rng.exp1() } else { 1.0 };
+    let mut at = next_start(0.0, gap(&mut rng), rate, ramp);
+    let mut started: u64 = 0;
+    while (duration == 0.0 || at < duration) && plan.max_journeys.is_none_or(|max| started < max) {
+        let intended = begin + Duration::from_secs_f64(at);
         tokio::time::sleep_until(intended).await;
         // Reap finished journeys so the set stays small.
         while tasks.try_join_next().is_some() {}
@@ -144,19 +178,11 @@ async fn open_loop(plan: &Plan, shop: &Arc<shop::Shop>, recorder: &Arc<Recorder>
             });
         }
         started += 1;
-        // The rate ramps up linearly over `ramp`.
-        let elapsed = intended.saturating_duration_since(begin);
-        let current = if plan.ramp.is_zero() || elapsed >= plan.ramp {
-            rate
-        } else {
-            (rate * elapsed.as_secs_f64() / plan.ramp.as_secs_f64()).max(rate.min(1.0))
-        };
-        intended += if poisson {
-            rng.exponential(current)
-        } else {
-            Duration::from_secs_f64(1.0 / current)
-        };
+        at = next_start(at, gap(&mut rng), rate, ramp);
     }
+    *window
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(begin.elapsed());
     // Journeys in flight finish within their requests' timeouts.
     while tasks.join_next().await.is_some() {}
 }

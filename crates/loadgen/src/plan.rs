@@ -66,6 +66,9 @@ impl Journey {
     }
 }
 
+/// The largest weight one journey may have.
+pub const MAX_WEIGHT: u32 = 1_000_000;
+
 /// Weights of the journeys (0 leaves one out).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mix(pub Vec<(Journey, u32)>);
@@ -100,7 +103,11 @@ impl Mix {
             let weight: u32 = weight
                 .trim()
                 .parse()
-                .map_err(|_| format!("`{weight}` is not a whole number"))?;
+                .ok()
+                .filter(|w| *w <= MAX_WEIGHT)
+                .ok_or_else(|| {
+                    format!("`{weight}` is not a whole number from 0 to {MAX_WEIGHT}")
+                })?;
             out.push((journey, weight));
         }
         let mix = Self(out);
@@ -110,15 +117,16 @@ impl Mix {
         Ok(mix)
     }
 
-    pub fn total(&self) -> u32 {
-        self.0.iter().map(|(_, w)| w).sum()
+    pub fn total(&self) -> u64 {
+        self.0.iter().map(|(_, w)| u64::from(*w)).sum()
     }
 
     /// The journey a uniform draw in `[0, 1)` falls on.
     pub fn pick(&self, unit: f64) -> Journey {
-        let mut point = (unit * f64::from(self.total())) as u32;
+        let mut point = (unit * self.total() as f64) as u64;
         for (journey, weight) in &self.0 {
-            if point < *weight {
+            let weight = u64::from(*weight);
+            if point < weight {
                 return *journey;
             }
             point -= weight;
@@ -190,8 +198,35 @@ impl Rng {
 
     /// An exponential gap with mean `1 / rate` seconds.
     pub fn exponential(&mut self, rate: f64) -> Duration {
+        Duration::from_secs_f64((self.exp1() / rate).min(3600.0))
+    }
+
+    /// An exponential draw with mean 1.
+    pub fn exp1(&mut self) -> f64 {
         let u = 1.0 - self.unit(); // (0, 1]
-        Duration::from_secs_f64((-u.ln() / rate).min(3600.0))
+        -u.ln()
+    }
+}
+
+/// When the next journey starts, in seconds from the start of the run: the
+/// time at which the expected number of arrivals has grown by `gap` (1 for
+/// evenly spaced arrivals, an Exp(1) draw for Poisson ones) since `now`,
+/// with the rate growing linearly from 0 to `rate` over `ramp` seconds.
+pub fn next_start(now: f64, gap: f64, rate: f64, ramp: f64) -> f64 {
+    // Expected arrivals by t: rate·t²/(2·ramp) during the ramp, then
+    // rate·(t − ramp/2); invert it at (arrivals by now) + gap.
+    let arrivals = |t: f64| {
+        if t < ramp {
+            rate * t * t / (2.0 * ramp)
+        } else {
+            rate * (t - ramp / 2.0)
+        }
+    };
+    let target = arrivals(now) + gap;
+    if ramp > 0.0 && target < rate * ramp / 2.0 {
+        (2.0 * ramp * target / rate).sqrt()
+    } else {
+        target / rate + ramp / 2.0
     }
 }
 
@@ -221,6 +256,34 @@ mod tests {
         assert!(Mix::parse("shop=1").unwrap_err().contains("not a journey"));
         assert!(Mix::parse("browse=x").unwrap_err().contains("whole number"));
         assert!(Mix::parse("browse=0").unwrap_err().contains("weight 0"));
+        // Weights are bounded, so their sum cannot overflow.
+        assert!(
+            Mix::parse("browse=4294967295,product=2")
+                .unwrap_err()
+                .contains("from 0 to")
+        );
+    }
+
+    #[test]
+    fn a_ramp_grows_the_rate_linearly_then_holds_it() {
+        // 100/s after a 10 s ramp: 125 arrivals in the first 5 s (the area
+        // under the ramp), 500 by its end, then one every 10 ms.
+        let (mut t, mut starts) = (0.0, Vec::new());
+        while t < 12.0 {
+            t = next_start(t, 1.0, 100.0, 10.0);
+            starts.push(t);
+        }
+        let by = |s: f64| starts.iter().filter(|t| **t < s).count();
+        assert!((124..=126).contains(&by(5.0)), "{}", by(5.0));
+        assert!((499..=501).contains(&by(10.0)), "{}", by(10.0));
+        let late: Vec<f64> = starts
+            .windows(2)
+            .filter(|w| w[0] > 10.5)
+            .map(|w| w[1] - w[0])
+            .collect();
+        assert!(late.iter().all(|gap| (gap - 0.01).abs() < 1e-9), "{late:?}");
+        // Without a ramp: evenly spaced from the start.
+        assert!((next_start(0.0, 1.0, 50.0, 0.0) - 0.02).abs() < 1e-12);
     }
 
     #[test]

@@ -51,6 +51,7 @@ struct Inner {
     journeys: BTreeMap<String, Series>,
     all: Series,
     failures: BTreeMap<String, u64>,
+    outcomes: BTreeMap<String, u64>,
     dropped: u64,
 }
 
@@ -94,16 +95,24 @@ impl Recorder {
         self.inner().dropped += 1;
     }
 
+    /// A business outcome worth counting (e.g. `checkout: declined`).
+    pub fn outcome(&self, name: &str) {
+        *self.inner().outcomes.entry(name.to_owned()).or_default() += 1;
+    }
+
     /// Requests recorded so far (for the progress line).
     pub fn requests(&self) -> (u64, u64) {
         let inner = self.inner();
         (inner.all.ok + inner.all.failed, inner.all.failed)
     }
 
-    /// The report of a run that lasted `elapsed`, judged against `slos`.
-    pub fn report(&self, elapsed: Duration, slos: &[Slo]) -> Report {
+    /// The report of a run whose journeys started during `window` and whose
+    /// last one ended after `elapsed`, judged against `slos`. Rates are per
+    /// second of the window. Journeys dropped because too many were in flight
+    /// fail the run whatever the gates say: the target has fallen over.
+    pub fn report(&self, window: Duration, elapsed: Duration, slos: &[Slo]) -> Report {
         let inner = self.inner();
-        let stats = |s: &Series| Stats::of(s, elapsed);
+        let stats = |s: &Series| Stats::of(s, window);
         let routes: BTreeMap<String, Stats> = inner
             .routes
             .iter()
@@ -133,9 +142,16 @@ impl Recorder {
                     ok: value.is_some_and(|v| slo.holds(v)),
                 }
             })
+            .chain((inner.dropped > 0).then(|| Verdict {
+                slo: "no journey dropped (max in flight)".into(),
+                value: Some(inner.dropped as f64),
+                ok: false,
+            }))
             .collect();
         Report {
             seconds: elapsed.as_secs_f64(),
+            window_seconds: window.as_secs_f64(),
+            outcomes: inner.outcomes.clone(),
             all,
             routes,
             journeys,
@@ -193,7 +209,12 @@ impl Stats {
 /// The result of a run (`--json` writes it).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// From the first journey's start to the last one's end.
     pub seconds: f64,
+    /// How long journeys kept starting; `per_second` figures divide by it.
+    pub window_seconds: f64,
+    /// Business outcomes (checkouts placed, declined, out of stock).
+    pub outcomes: BTreeMap<String, u64>,
     pub all: Stats,
     pub routes: BTreeMap<String, Stats>,
     pub journeys: BTreeMap<String, Stats>,
@@ -239,6 +260,14 @@ impl Report {
         out.push_str(&header.replacen("       ", "journey", 1));
         for (name, s) in &self.journeys {
             row(&mut out, name, s);
+        }
+        if !self.outcomes.is_empty() {
+            let list: Vec<String> = self
+                .outcomes
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            let _ = writeln!(out, "outcomes: {}", list.join(", "));
         }
         if !self.failures.is_empty() {
             let list: Vec<String> = self

@@ -12,6 +12,16 @@ use crate::report::Recorder;
 /// A card payment accepts, and one it declines (402).
 const GOOD_CARD: &str = "4242424242424242";
 const DECLINED_CARD: &str = "4000000000000002";
+/// The route labels requests are recorded under (SLO gates may name them).
+pub const ROUTES: [&str; 7] = [
+    "GET /api/v1/products",
+    "GET /api/v1/products/{id}",
+    "GET /api/v1/products/{id}?currency",
+    "GET /api/v1/cart",
+    "POST /api/v1/cart/items",
+    "POST /api/v1/checkout",
+    "DELETE /api/v1/cart",
+];
 /// One checkout in this many uses the declined card.
 const DECLINE_EVERY: u64 = 10;
 
@@ -136,8 +146,9 @@ impl Shop {
         })
     }
 
-    /// One request; records it and says whether it succeeded. `business`
-    /// lists statuses that are answers, not failures (a declined card).
+    /// One request; records it and returns its status when it succeeded.
+    /// `business` lists statuses that are answers, not failures (a declined
+    /// card).
     async fn request(
         &self,
         recorder: &Recorder,
@@ -145,23 +156,22 @@ impl Shop {
         request: reqwest::RequestBuilder,
         since: Instant,
         business: &[u16],
-    ) -> bool {
-        let failure = match request.send().await {
+    ) -> Option<u16> {
+        let (status, failure) = match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
                 // Read the body: the request is over when its answer is.
                 let body = response.bytes().await;
                 match body {
-                    Err(e) => Some(transport_failure(&e)),
-                    Ok(_) if status < 400 || business.contains(&status) => None,
-                    Ok(_) => Some(status.to_string()),
+                    Err(e) => (None, Some(transport_failure(&e))),
+                    Ok(_) if status < 400 || business.contains(&status) => (Some(status), None),
+                    Ok(_) => (None, Some(status.to_string())),
                 }
             }
-            Err(e) => Some(transport_failure(&e)),
+            Err(e) => (None, Some(transport_failure(&e))),
         };
-        let ok = failure.is_none();
         recorder.request(route, since.elapsed(), failure);
-        ok
+        status
     }
 
     /// Runs `journey`, meant to start at `intended` (its first request's
@@ -184,8 +194,8 @@ impl Shop {
         let base = &self.base;
         let http = &self.http;
         let ok = match journey {
-            Journey::Browse => {
-                self.request(
+            Journey::Browse => self
+                .request(
                     recorder,
                     "GET /api/v1/products",
                     http.get(format!("{base}/api/v1/products?limit=20")),
@@ -193,9 +203,9 @@ impl Shop {
                     &[],
                 )
                 .await
-            }
-            Journey::Product => {
-                self.request(
+                .is_some(),
+            Journey::Product => self
+                .request(
                     recorder,
                     "GET /api/v1/products/{id}",
                     http.get(format!("{base}/api/v1/products/{product}")),
@@ -203,7 +213,7 @@ impl Shop {
                     &[],
                 )
                 .await
-            }
+                .is_some(),
             Journey::Currency => {
                 let url = format!(
                     "{base}/api/v1/products/{product}?currency={}",
@@ -217,9 +227,10 @@ impl Shop {
                     &[],
                 )
                 .await
+                .is_some()
             }
-            Journey::Cart => {
-                self.request(
+            Journey::Cart => self
+                .request(
                     recorder,
                     "GET /api/v1/cart",
                     http.get(format!("{base}/api/v1/cart")).bearer_auth(token),
@@ -227,7 +238,7 @@ impl Shop {
                     &[],
                 )
                 .await
-            }
+                .is_some(),
             Journey::Add => self.add(recorder, token, product, intended).await,
             Journey::Checkout => {
                 let added = self.add(recorder, token, product, intended).await;
@@ -248,9 +259,11 @@ impl Shop {
                     .bearer_auth(token)
                     .header("Idempotency-Key", key)
                     .json(&body);
-                // 402: declined card; 409: out of stock or a cart another
-                // journey of the same shopper emptied first.
-                let placed = self
+                // 402: declined card; 409: out of stock, or a cart another
+                // journey of the same shopper emptied first. This request
+                // depends on the one before, so it is timed from its own
+                // start; the journey's time counts from the intended start.
+                let answer = self
                     .request(
                         recorder,
                         "POST /api/v1/checkout",
@@ -259,7 +272,22 @@ impl Shop {
                         &[402, 409],
                     )
                     .await;
-                added && placed
+                match answer {
+                    Some(201 | 202) => recorder.outcome("checkout: placed"),
+                    Some(402) => recorder.outcome("checkout: declined"),
+                    Some(409) => {
+                        recorder.outcome("checkout: out of stock");
+                        // Start over, or every later checkout of this
+                        // shopper would meet the same sold-out line.
+                        let clear = http
+                            .delete(format!("{base}/api/v1/cart"))
+                            .bearer_auth(token);
+                        self.request(recorder, "DELETE /api/v1/cart", clear, Instant::now(), &[])
+                            .await;
+                    }
+                    _ => {}
+                }
+                added && answer.is_some()
             }
         };
         recorder.journey(journey.name(), intended.elapsed(), ok);
@@ -273,5 +301,6 @@ impl Shop {
             .json(&json!({"product_id": product, "quantity": 1}));
         self.request(recorder, "POST /api/v1/cart/items", request, since, &[])
             .await
+            .is_some()
     }
 }

@@ -130,8 +130,21 @@ async fn the_whole_store_takes_every_journey_and_the_gates_judge_the_run() {
             journey.name()
         );
     }
+    let checkouts = report.routes["POST /api/v1/checkout"].requests;
+    assert!(checkouts > 0, "{table}");
+    // Every answered checkout is counted as placed, declined or out of stock.
+    let outcomes: u64 = report
+        .outcomes
+        .iter()
+        .filter(|(k, _)| k.starts_with("checkout: "))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(outcomes, checkouts, "{table}");
     assert!(
-        report.routes["POST /api/v1/checkout"].requests > 0,
+        report
+            .outcomes
+            .get("checkout: placed")
+            .is_some_and(|n| *n > 0),
         "{table}"
     );
     let verdicts: Vec<bool> = report.slos.iter().map(|v| v.ok).collect();
@@ -169,4 +182,42 @@ async fn a_plan_that_cannot_run_is_refused() {
     };
     let error = emporium_loadgen::run(&plan, &[], None).await.unwrap_err();
     assert!(error.to_string().contains("shopper"), "{error}");
+}
+
+#[tokio::test]
+async fn journeys_dropped_because_too_many_are_in_flight_fail_the_run() {
+    let stall = Arc::new(RwLock::new(()));
+    let target = stalling_server(Arc::clone(&stall)).await;
+    let plan = Plan {
+        max_in_flight: 5,
+        ..browse_only(&target, Arrival::Constant { rate: 100.0 })
+    };
+    let gates = [Slo::parse("errors<1%").unwrap()];
+    let (report, ()) = tokio::join!(
+        emporium_loadgen::run(&plan, &gates, None),
+        stall_for_a_second(Arc::clone(&stall))
+    );
+    let report = report.unwrap();
+    assert!(report.dropped > 50, "{}", report.table());
+    assert!(!report.passed(), "{}", report.table());
+    assert!(
+        report.table().contains("FAIL no journey dropped"),
+        "{}",
+        report.table()
+    );
+}
+
+#[tokio::test]
+async fn a_gate_on_an_unknown_journey_or_route_is_refused_before_any_load() {
+    let plan = Plan::new("http://127.0.0.1:9");
+    let gate = Slo::parse("chekout:p99<50ms").unwrap();
+    let error = emporium_loadgen::run(&plan, &[gate], None)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("`chekout` is not `all`, a journey"),
+        "{error}"
+    );
 }
