@@ -32,6 +32,7 @@ SHARED = [
     REPO / "crates" / "chassis" / "src" / "grpc.rs",
     REPO / "crates" / "chassis" / "src" / "client" / "mod.rs",
     REPO / "crates" / "chassis" / "src" / "client" / "discovery.rs",
+    REPO / "crates" / "chassis" / "src" / "http_server.rs",
     REPO / "crates" / "eventbus" / "src" / "config.rs",
 ]
 PROCESS_VARS = {"EMPORIUM_LOG", "EMPORIUM_LOG_FORMAT", "EMPORIUM_DATA_DIR", "EMPORIUM_CONFIG"}

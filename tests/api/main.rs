@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod browse;
+mod edge;
 mod observability;
 mod resilience;
 

@@ -29,6 +29,7 @@ pub mod error;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod http_server;
 pub mod identity;
 pub mod jwt;
 pub mod lifecycle;

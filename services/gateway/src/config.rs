@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use emporium_chassis::client::RegistrySettings;
 use emporium_chassis::config::{ConfigError, Duration, ShutdownConfig, Sources, Table};
 use emporium_chassis::grpc::Upstream;
+use emporium_chassis::http_server::ConnectionLimits;
 use serde::{Deserialize, Serialize};
 
 pub const SECTION: &str = "gateway";
@@ -35,6 +36,8 @@ pub struct GatewayConfig {
     pub max_body_bytes: u64,
     /// Longest request URI accepted, path and query (414 above).
     pub max_uri_bytes: usize,
+    /// Timeouts and caps of the public port's connections.
+    pub connections: ConnectionLimits,
     pub shutdown: ShutdownConfig,
 }
 
@@ -136,6 +139,7 @@ impl Default for GatewayConfig {
             registry: RegistrySettings::default(),
             max_body_bytes: 64 * 1024,
             max_uri_bytes: 4096,
+            connections: ConnectionLimits::default(),
             shutdown: ShutdownConfig::default(),
         }
     }
@@ -145,6 +149,7 @@ impl GatewayConfig {
     pub fn load(base: Table, sources: Sources<'_>) -> Result<Self, ConfigError> {
         let config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
         config.registry.validate(SECTION)?;
+        config.connections.validate("gateway.connections")?;
         for (key, upstream) in config.upstreams() {
             emporium_chassis::grpc::validate(&format!("gateway.{key}"), upstream)?;
             if upstream.timeout >= config.request_timeout {

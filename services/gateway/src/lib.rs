@@ -105,9 +105,7 @@ impl GatewayServer {
             drain_timeout: config.shutdown.drain_timeout.get(),
         };
         lifecycle::run(service, shutdown, |stop| async move {
-            axum::serve(http, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
+            emporium_chassis::http_server::serve(http, app, config.connections, stop).await
         })
         .await
     }
