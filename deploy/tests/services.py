@@ -33,6 +33,7 @@ SHARED = [
     REPO / "crates" / "chassis" / "src" / "client" / "mod.rs",
     REPO / "crates" / "chassis" / "src" / "client" / "discovery.rs",
     REPO / "crates" / "chassis" / "src" / "http_server.rs",
+    REPO / "services" / "gateway" / "src" / "shed.rs",
     REPO / "crates" / "eventbus" / "src" / "config.rs",
 ]
 PROCESS_VARS = {"EMPORIUM_LOG", "EMPORIUM_LOG_FORMAT", "EMPORIUM_DATA_DIR", "EMPORIUM_CONFIG"}
@@ -126,13 +127,16 @@ WRAPPERS = re.compile(r"^(?:Option|Vec|Box)<(.+)>$")
 
 # `#[serde(rename_all = "lowercase")] pub enum X { A, B }`: the values a setting
 # of type X accepts ("a", "b"), for unit variants only.
-ENUM = re.compile(r'#\[serde\(rename_all = "lowercase"\)\]\s*pub enum (\w+) \{(.*?)\n\}', re.S)
+ENUM = re.compile(r'#\[serde\(rename_all = "(lowercase|snake_case)"\)\]\s*pub enum (\w+) \{(.*?)\n\}', re.S)
 VARIANT = re.compile(r"^\s*([A-Z]\w*),\s*$", re.M)
 
 
 def _enums(path: Path) -> dict[str, list[str]]:
     text = path.read_text().split("#[cfg(test)]")[0]
-    return {name: [v.lower() for v in VARIANT.findall(body)] for name, body in ENUM.findall(text)}
+    def rename(case: str, variant: str) -> str:
+        return variant.lower() if case == "lowercase" else re.sub(r"(?<!^)([A-Z])", r"_\1", variant).lower()
+
+    return {name: [rename(case, v) for v in VARIANT.findall(body)] for case, name, body in ENUM.findall(text)}
 
 
 def _structs(path: Path) -> dict[str, dict[str, str]]:

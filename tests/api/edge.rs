@@ -211,3 +211,59 @@ async fn limits_that_make_no_sense_are_refused_naming_the_key() {
         );
     }
 }
+
+#[tokio::test]
+async fn requests_beyond_the_in_flight_bound_are_shed_at_once_with_retry_after() {
+    use emporium_testkit::{Backend, SEED_CATALOG, TestDb, seed_catalog, spawn_catalog_with};
+    let db = TestDb::new(Backend::Sqlite).await.unwrap().unwrap();
+    seed_catalog(&db, SEED_CATALOG).await.unwrap();
+    // Every catalog call takes 400 ms; the gateway lets 2 requests in at once.
+    let catalog = spawn_catalog_with(&db, table(&[("faults.latency", "400ms")]))
+        .await
+        .unwrap();
+    let mut overrides = table(&[("overload.mode", "fixed")]);
+    overrides["overload"]
+        .as_table_mut()
+        .unwrap()
+        .insert("max_in_flight".into(), 2.into());
+    let gateway = spawn_gateway_with(&catalog.base_url(), overrides)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = gateway.url("/api/v1/products?limit=1");
+    let started = Instant::now();
+    let answers = futures_util::future::join_all((0..10).map(|_| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            (response.status().as_u16(), started.elapsed(), response)
+        }
+    }))
+    .await;
+    let mut served = 0;
+    for (status, took, response) in answers {
+        match status {
+            200 => {
+                served += 1;
+                assert!(took >= Duration::from_millis(350), "{took:?}");
+            }
+            503 => {
+                // Shed without waiting for the catalog.
+                assert!(took < Duration::from_millis(300), "shed after {took:?}");
+                assert_eq!(response.headers()["retry-after"], "1");
+                let problem = crate::assert_problem(response, 503).await;
+                assert!(
+                    problem["detail"].as_str().unwrap().contains("busy"),
+                    "{problem}"
+                );
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(served, 2, "exactly the bound was served");
+    let shed = gateway
+        .metric("http_server_shed_requests_total")
+        .await
+        .unwrap();
+    assert_eq!(shed, 8.0);
+}

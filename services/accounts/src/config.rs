@@ -69,6 +69,10 @@ pub struct PasswordHashing {
     /// turn (within the caller's deadline). Each holds `memory_kib`, so this
     /// bounds the memory hashing can take: size it to the memory limit.
     pub max_concurrent: u32,
+    /// Most requests waiting for a hash slot; one more is refused at once
+    /// (RESOURCE_EXHAUSTED, a 429 with Retry-After at the gateway) rather
+    /// than left to wait out its deadline.
+    pub max_waiting: u32,
 }
 
 impl Default for PasswordHashing {
@@ -78,6 +82,7 @@ impl Default for PasswordHashing {
             iterations: 2,
             parallelism: 1,
             max_concurrent: 4,
+            max_waiting: 64,
         }
     }
 }
@@ -153,6 +158,12 @@ impl AccountsConfig {
             return Err(ConfigError::invalid(
                 "accounts.password_hashing.max_concurrent",
                 "must be between 1 and 1024",
+            ));
+        }
+        if config.password_hashing.max_waiting > 100_000 {
+            return Err(ConfigError::invalid(
+                "accounts.password_hashing.max_waiting",
+                "must be at most 100000",
             ));
         }
         match (&config.signing_key, &config.signing_key_path) {

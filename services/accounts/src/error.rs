@@ -18,6 +18,9 @@ pub enum AccountsError {
     UserNotFound(String),
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// Too many sign-ups and sign-ins are waiting for a hash slot.
+    #[error("too many sign-ins at once; try again in a moment")]
+    Busy,
     #[error("the database is unreachable: {0}")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
@@ -45,6 +48,7 @@ impl AccountsError {
             Self::EmailTaken => ErrorKind::AlreadyExists,
             Self::BadCredentials => ErrorKind::Unauthenticated,
             Self::UserNotFound(_) => ErrorKind::NotFound,
+            Self::Busy => ErrorKind::RateLimited,
             Self::Unavailable(_) => ErrorKind::Unavailable,
             Self::Hashing(_) | Self::Database(_) | Self::Corrupt(_) | Self::Migrate(_) => {
                 ErrorKind::Internal

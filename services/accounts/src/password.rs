@@ -27,6 +27,9 @@ pub struct Passwords {
     dummy: Arc<PasswordHash>,
     /// One permit per hash allowed to run.
     permits: Arc<Semaphore>,
+    /// Requests waiting for a permit, and the most allowed to.
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
     /// Hashes running now, and the most that ever ran at once.
     running: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
@@ -110,22 +113,36 @@ impl Passwords {
             params,
             dummy: Arc::new(dummy),
             permits: Arc::new(Semaphore::new(max)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: usize::try_from(settings.max_waiting).unwrap_or(usize::MAX),
             running: Arc::new(AtomicUsize::new(0)),
             peak: Arc::new(AtomicUsize::new(0)),
         })
     }
 
-    /// Runs `f` on the blocking pool once a permit is free.
+    /// Runs `f` on the blocking pool once a permit is free; refuses at once
+    /// ([`AccountsError::Busy`]) when no permit is free and `max_waiting`
+    /// requests already wait for one.
     async fn limited<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AccountsError> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| AccountsError::Hashing(format!("hashing is shut down: {e}")))?;
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(tokio::sync::TryAcquireError::Closed) => {
+                return Err(AccountsError::Hashing("hashing is shut down".into()));
+            }
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                // Counted as waiting until it holds a permit (or gives up).
+                let queued = Running::start(&self.waiting, &AtomicUsize::new(0));
+                if self.waiting.load(Ordering::SeqCst) > self.max_waiting {
+                    return Err(AccountsError::Busy);
+                }
+                let permit = self.permits.clone().acquire_owned().await;
+                drop(queued);
+                permit.map_err(|e| AccountsError::Hashing(format!("hashing is shut down: {e}")))?
+            }
+        };
         let (running, peak) = (self.running.clone(), self.peak.clone());
         blocking(move || {
             let _permit = permit;
@@ -207,6 +224,7 @@ mod tests {
             iterations: 1,
             parallelism: 1,
             max_concurrent: 4,
+            max_waiting: 64,
         };
         let passwords = Passwords::new(&settings).await.unwrap();
         let password = Password::parse("whatever-it-is").unwrap();
@@ -233,6 +251,7 @@ mod tests {
             iterations: 2,
             parallelism: 1,
             max_concurrent: 2,
+            max_waiting: 64,
         };
         let passwords = Passwords::new(&settings).await.unwrap();
         let password = Password::parse("a burst of sign-ups").unwrap();

@@ -311,3 +311,52 @@ async fn stopping_drains() {
         emporium_chassis::lifecycle::Stopped::Drained
     );
 }
+
+#[tokio::test]
+async fn sign_ins_beyond_the_hash_queue_are_refused_at_once() {
+    // One hash at a time, one waiting: of six simultaneous sign-ups, two
+    // are served and four are told to come back, without waiting.
+    let mut hashing = emporium_chassis::config::Table::new();
+    hashing.insert("max_concurrent".into(), 1.into());
+    hashing.insert("max_waiting".into(), 1.into());
+    hashing.insert("memory_kib".into(), 32_768.into());
+    hashing.insert("iterations".into(), 3.into());
+    let mut overrides = emporium_chassis::config::Table::new();
+    overrides.insert("password_hashing".into(), hashing.into());
+    let (_db, _accounts, client) = started(overrides).await;
+    let started = std::time::Instant::now();
+    let calls = (0..6).map(|i| {
+        let mut client = client.clone();
+        async move {
+            let result = client
+                .sign_up(sign_up(
+                    &format!("busy{i}@example.com"),
+                    "correct horse battery",
+                ))
+                .await;
+            (result, started.elapsed())
+        }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let served = results.iter().filter(|(r, _)| r.is_ok()).count();
+    let refused: Vec<_> = results
+        .iter()
+        .filter_map(|(r, took)| r.as_ref().err().map(|s| (s, took)))
+        .collect();
+    assert_eq!(served, 2, "{results:?}");
+    assert_eq!(refused.len(), 4, "{results:?}");
+    let slowest_served = results
+        .iter()
+        .filter(|(r, _)| r.is_ok())
+        .map(|(_, t)| *t)
+        .max()
+        .unwrap();
+    for (status, took) in refused {
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+        assert!(status.message().contains("try again"), "{status:?}");
+        assert!(
+            *took < slowest_served / 2,
+            "refused after {took:?}, served after {slowest_served:?}"
+        );
+    }
+}

@@ -38,6 +38,8 @@ pub struct GatewayConfig {
     pub max_uri_bytes: usize,
     /// Timeouts and caps of the public port's connections.
     pub connections: ConnectionLimits,
+    /// The bound on requests in flight; more are answered 503 at once.
+    pub overload: crate::shed::OverloadConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -140,6 +142,7 @@ impl Default for GatewayConfig {
             max_body_bytes: 64 * 1024,
             max_uri_bytes: 4096,
             connections: ConnectionLimits::default(),
+            overload: crate::shed::OverloadConfig::default(),
             shutdown: ShutdownConfig::default(),
         }
     }
@@ -150,6 +153,7 @@ impl GatewayConfig {
         let config: Self = emporium_chassis::config::load(SECTION, base, sources)?;
         config.registry.validate(SECTION)?;
         config.connections.validate("gateway.connections")?;
+        config.overload.validate()?;
         for (key, upstream) in config.upstreams() {
             emporium_chassis::grpc::validate(&format!("gateway.{key}"), upstream)?;
             if upstream.timeout >= config.request_timeout {

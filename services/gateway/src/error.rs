@@ -83,7 +83,9 @@ impl IntoResponse for ApiError {
                     .and_then(|v| http::HeaderValue::from_str(v).ok())
                     .unwrap_or(http::HeaderValue::from_static("1")),
             ),
-            (_, ErrorKind::Unavailable) => Some(http::HeaderValue::from_static("1")),
+            (_, ErrorKind::Unavailable | ErrorKind::RateLimited) => {
+                Some(http::HeaderValue::from_static("1"))
+            }
             _ => None,
         };
         let mut response = Problem::new(kind, self.detail()).into_response();
@@ -99,5 +101,23 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upstream_that_is_busy_is_a_429_with_retry_after() {
+        let busy = ApiError::Upstream {
+            service: "accounts",
+            status: tonic::Status::resource_exhausted(
+                "too many sign-ins at once; try again in a moment",
+            ),
+        };
+        let response = busy.into_response();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()[http::header::RETRY_AFTER], "1");
     }
 }

@@ -18,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod shed;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,6 +95,7 @@ impl GatewayServer {
             max_uri_bytes: config.max_uri_bytes,
             request_timeout: config.request_timeout.get(),
             budgets: config.budgets,
+            overload: config.overload,
         };
         let health = Health::new();
         let app = api::router(state, limits, metrics.clone());

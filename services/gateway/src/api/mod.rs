@@ -105,6 +105,8 @@ pub struct Limits {
     /// Time budget of each route class; every upstream call of a request
     /// inherits what is left of it.
     pub budgets: crate::config::Budgets,
+    /// The bound on requests in flight.
+    pub overload: crate::shed::OverloadConfig,
 }
 
 #[derive(OpenApi)]
@@ -202,6 +204,10 @@ pub fn router(state: AppState, limits: Limits, metrics: Arc<Metrics>) -> Router 
             usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
         ))
         .layer(middleware::from_fn_with_state(limits, guard))
+        .layer(middleware::from_fn_with_state(
+            crate::shed::Shedder::new(&limits.overload, &metrics),
+            crate::shed::shed,
+        ))
         .layer(middleware::from_fn_with_state(
             metrics,
             emporium_chassis::http::observe,
