@@ -146,3 +146,58 @@ async fn serves_an_openapi_3_1_document_describing_every_route() {
     assert_eq!(params, ["category", "q", "cursor", "limit", "currency"]);
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }
+
+#[tokio::test]
+async fn json_answers_are_compressed_as_the_client_accepts() {
+    use std::io::Read;
+    let store = crate::spawn_store().await;
+    let url = store.gateway.url("/api/v1/products?limit=20");
+    let plain = store.http.get(&url).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    for (encoding, decode) in [
+        (
+            "gzip",
+            Box::new(|b: &[u8]| {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(b)
+                    .read_to_end(&mut out)
+                    .unwrap();
+                out
+            }) as Box<dyn Fn(&[u8]) -> Vec<u8>>,
+        ),
+        (
+            "br",
+            Box::new(|b: &[u8]| {
+                let mut out = Vec::new();
+                brotli_decompressor::Decompressor::new(b, 4096)
+                    .read_to_end(&mut out)
+                    .unwrap();
+                out
+            }),
+        ),
+    ] {
+        let response = store
+            .http
+            .get(&url)
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-encoding"], encoding);
+        let vary = response.headers()["vary"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(vary.contains("accept-encoding"), "{vary}");
+        let body = response.bytes().await.unwrap();
+        assert!(
+            body.len() * 2 < plain.len(),
+            "{encoding}: {} of {} bytes",
+            body.len(),
+            plain.len()
+        );
+        assert_eq!(decode(&body), plain, "{encoding}");
+    }
+}

@@ -204,6 +204,13 @@ pub fn router(state: AppState, limits: Limits, metrics: Arc<Metrics>) -> Router 
             usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
         ))
         .layer(middleware::from_fn_with_state(limits, guard))
+        // JSON answers compressed as the client accepts (gzip, br), with
+        // `Vary: Accept-Encoding`; tiny bodies are sent as they are.
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .gzip(true)
+                .br(true),
+        )
         .layer(middleware::from_fn_with_state(
             crate::shed::Shedder::new(&limits.overload, &metrics),
             crate::shed::shed,
