@@ -34,6 +34,7 @@ SHARED = [
     REPO / "crates" / "chassis" / "src" / "client" / "discovery.rs",
     REPO / "crates" / "chassis" / "src" / "http_server.rs",
     REPO / "services" / "gateway" / "src" / "shed.rs",
+    REPO / "services" / "gateway" / "src" / "cache.rs",
     REPO / "crates" / "eventbus" / "src" / "config.rs",
 ]
 PROCESS_VARS = {"EMPORIUM_LOG", "EMPORIUM_LOG_FORMAT", "EMPORIUM_DATA_DIR", "EMPORIUM_CONFIG"}

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod browse;
+mod cache;
 mod edge;
 mod observability;
 mod resilience;
@@ -57,6 +58,16 @@ pub async fn spawn_store() -> Store {
     spawn_store_on(Backend::Sqlite)
         .await
         .expect("sqlite is always available")
+}
+
+/// Gateway settings with its response cache off, for tests that count the
+/// calls reads make upstream.
+pub fn uncached() -> emporium_chassis::config::Table {
+    let mut cache = emporium_chassis::config::Table::new();
+    cache.insert("enabled".into(), false.into());
+    let mut settings = emporium_chassis::config::Table::new();
+    settings.insert("cache".into(), cache.into());
+    settings
 }
 
 /// Asserts a problem+json answer with `status`, and returns its body.

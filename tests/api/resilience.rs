@@ -123,7 +123,7 @@ async fn two_catalogs_behind_one_name_share_the_reads_and_losing_one_fails_none(
     let gateway = emporium_testkit::spawn_gateway_resolving(
         &format!("http://catalog.test:{port}"),
         emporium_chassis::client::Resolver::new(names),
-        emporium_testkit::table(&[]),
+        crate::uncached(),
     )
     .await
     .unwrap();

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 mod auth;
+mod cache;
 mod checkout;
 mod crash;
 mod events;

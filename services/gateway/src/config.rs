@@ -40,6 +40,8 @@ pub struct GatewayConfig {
     pub connections: ConnectionLimits,
     /// The bound on requests in flight; more are answered 503 at once.
     pub overload: crate::shed::OverloadConfig,
+    /// The response cache of public reads.
+    pub cache: crate::cache::CacheConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -143,6 +145,7 @@ impl Default for GatewayConfig {
             max_uri_bytes: 4096,
             connections: ConnectionLimits::default(),
             overload: crate::shed::OverloadConfig::default(),
+            cache: crate::cache::CacheConfig::default(),
             shutdown: ShutdownConfig::default(),
         }
     }
@@ -154,6 +157,7 @@ impl GatewayConfig {
         config.registry.validate(SECTION)?;
         config.connections.validate("gateway.connections")?;
         config.overload.validate()?;
+        config.cache.validate()?;
         for (key, upstream) in config.upstreams() {
             emporium_chassis::grpc::validate(&format!("gateway.{key}"), upstream)?;
             if upstream.timeout >= config.request_timeout {

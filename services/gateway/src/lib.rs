@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod shed;
@@ -96,6 +97,7 @@ impl GatewayServer {
             request_timeout: config.request_timeout.get(),
             budgets: config.budgets,
             overload: config.overload,
+            cache: config.cache,
         };
         let health = Health::new();
         let app = api::router(state, limits, metrics.clone());

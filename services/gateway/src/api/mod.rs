@@ -107,6 +107,8 @@ pub struct Limits {
     pub budgets: crate::config::Budgets,
     /// The bound on requests in flight.
     pub overload: crate::shed::OverloadConfig,
+    /// The response cache of public reads.
+    pub cache: crate::cache::CacheConfig,
 }
 
 #[derive(OpenApi)]
@@ -211,6 +213,11 @@ pub fn router(state: AppState, limits: Limits, metrics: Arc<Metrics>) -> Router 
                 .gzip(true)
                 .br(true),
         )
+        // Public reads from memory (encoded bodies, keyed by Accept-Encoding).
+        .layer(middleware::from_fn_with_state(
+            crate::cache::Cache::new(limits.cache, &metrics),
+            crate::cache::cache,
+        ))
         .layer(middleware::from_fn_with_state(
             crate::shed::Shedder::new(&limits.overload, &metrics),
             crate::shed::shed,
