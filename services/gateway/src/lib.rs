@@ -12,12 +12,15 @@
 //! ## Layout
 //! - [`config`] — settings (`[gateway]`, `EMPORIUM_GATEWAY__…`)
 //! - [`api`] — routes, request guards, REST types, the OpenAPI document
+//! - [`limit`] — rate limits per client and route class, failed sign-ins
+//!   per account (memory or Redis)
 //! - [`error`] — the gateway's error type, answered as problem documents
 
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod limit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
