@@ -6,6 +6,7 @@
 mod bad_input;
 mod browse;
 mod edge;
+mod limits;
 mod observability;
 mod resilience;
 
