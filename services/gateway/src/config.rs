@@ -658,5 +658,12 @@ mod tests {
         assert_eq!(rl.fail_mode, FailMode::Closed);
         assert_eq!(rl.trusted_networks().unwrap().len(), 2);
         assert_eq!(load(&[]).unwrap().rate_limit, RateLimitConfig::default());
+        // As the ConfigMaps write them: an empty list, durations in minutes.
+        let config = load(&[
+            ("EMPORIUM_GATEWAY__RATE_LIMIT__TRUSTED_PROXIES", "[]"),
+            ("EMPORIUM_GATEWAY__RATE_LIMIT__LOGIN__WINDOW", "15m"),
+        ])
+        .unwrap();
+        assert!(config.rate_limit.trusted_proxies.is_empty());
     }
 }
