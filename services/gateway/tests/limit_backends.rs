@@ -1,8 +1,9 @@
 //! One suite for every rate-limit backend: the in-process maps and Redis
-//! (the Lua scripts). Each test is a generic function of the backend,
+//! (the Lua scripts), in plain text and over TLS. Each test is a generic function of the backend,
 //! instantiated once per backend below; time is passed in, so refills and
 //! waits are exact. Redis tests need EMPORIUM_TEST_REDIS_URL (else they print
-//! SKIPPED) and write under a key prefix of their own, so they run in
+//! SKIPPED; over TLS also the variables of
+//! `emporium_testkit::cart::test_redis_tls`) and write under a key prefix of their own, so they run in
 //! parallel on one server.
 
 #![allow(clippy::unwrap_used)]
@@ -22,6 +23,8 @@ const T0: u64 = 1_765_000_000_000;
 enum Kind {
     Memory,
     Redis,
+    /// Redis over TLS (`rediss://`), trusting a private CA as a managed Redis needs.
+    RedisTls,
 }
 
 fn backend(kind: Kind) -> Option<Arc<dyn Backend>> {
@@ -29,13 +32,20 @@ fn backend(kind: Kind) -> Option<Arc<dyn Backend>> {
         Kind::Memory => Some(Arc::new(MemoryBackend::new())),
         Kind::Redis => {
             let url = emporium_testkit::cart::test_redis_url()?;
-            let prefix = format!("test:ratelimit:{}:", uuid::Uuid::new_v4().simple());
-            let client = emporium_gateway::limit::redis::redis_client(&url, None).unwrap();
-            Some(Arc::new(
-                RedisBackend::connect(client, &prefix, Duration::from_secs(2)).unwrap(),
-            ))
+            Some(redis_backend(&url, None))
+        }
+        Kind::RedisTls => {
+            let (url, ca_cert) = emporium_testkit::cart::test_redis_tls()?;
+            Some(redis_backend(&url, Some(&ca_cert)))
         }
     }
+}
+
+/// A Redis backend writing under a key prefix of its own.
+fn redis_backend(url: &str, ca_cert: Option<&str>) -> Arc<dyn Backend> {
+    let prefix = format!("test:ratelimit:{}:", uuid::Uuid::new_v4().simple());
+    let client = emporium_gateway::limit::redis::redis_client(url, ca_cert).unwrap();
+    Arc::new(RedisBackend::connect(client, &prefix, Duration::from_secs(2)).unwrap())
 }
 
 async fn run<F, Fut>(kind: Kind, test: F)
@@ -55,6 +65,9 @@ macro_rules! conformance {
         }
         mod redis {
             $(#[tokio::test] async fn $test() { super::run(super::Kind::Redis, super::$test).await })*
+        }
+        mod redis_tls {
+            $(#[tokio::test] async fn $test() { super::run(super::Kind::RedisTls, super::$test).await })*
         }
     };
 }
