@@ -90,7 +90,8 @@ impl Quota {
         }
     }
 
-    fn tolerance(&self) -> Millis {
+    /// How far ahead of now a key's TAT may run: the burst, in time.
+    pub fn tolerance(&self) -> Millis {
         self.interval.saturating_mul(u64::from(self.requests))
     }
 }

@@ -204,12 +204,7 @@ impl Backend for RedisBackend {
     ) -> BoxFuture<'a, Result<Decision, BackendError>> {
         async move {
             let mut connection = self.connection.clone();
-            let args = [
-                now,
-                quota.interval,
-                quota.interval.saturating_mul(u64::from(quota.requests)),
-            ]
-            .map(|n| n.to_string());
+            let args = [now, quota.interval, quota.tolerance()].map(|n| n.to_string());
             let answer = self.gcra.run(&mut connection, self.key(key), &args).await?;
             let [allowed, remaining, reset, retry_after] = answer[..] else {
                 return Err(protocol("GCRA", &answer));
