@@ -41,6 +41,8 @@ pids+=($!)
 wait_http "http://127.0.0.1:$etcd_port/health"
 
 export EMPORIUM_LOG=warn EMPORIUM_LOG_FORMAT=json
+# All of wrk's load comes from one address: no per-client limits here.
+export EMPORIUM_GATEWAY__RATE_LIMIT__MODE=off
 $bin import --data-dir "$out/data" catalog data/catalog.json >/dev/null 2>&1
 db="sqlite://$out/data/catalog.db"
 grpc=$(free_port)
@@ -55,7 +57,8 @@ for n in 2 3; do
 done
 start_gateway() { # variable to set to its port, then settings
   local port; port=$(free_port)
-  env "${@:2}" EMPORIUM_GATEWAY__HTTP_ADDR="127.0.0.1:$port" EMPORIUM_GATEWAY__ADMIN_ADDR="127.0.0.1:$(free_port)" \
+  # The response cache is off: this measures calls that reach the catalogs.
+  env "${@:2}" EMPORIUM_GATEWAY__CACHE__ENABLED=false EMPORIUM_GATEWAY__HTTP_ADDR="127.0.0.1:$port" EMPORIUM_GATEWAY__ADMIN_ADDR="127.0.0.1:$(free_port)" \
     $bin serve gateway >>"$out/gateway-$1.log" 2>&1 &
   pids+=($!)
   wait_http "http://127.0.0.1:$port/api/v1/categories"

@@ -10,6 +10,9 @@ cargo build --release --locked -p emporium >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 out=$(mktemp -d)
 export EMPORIUM_GATEWAY__HTTP_ADDR="127.0.0.1:$port" EMPORIUM_LOG=warn EMPORIUM_LOG_FORMAT=json
+# Every request comes from 127.0.0.1: rate limits (on by default) would measure
+# the limiter, not the store.
+export EMPORIUM_GATEWAY__RATE_LIMIT__MODE=off
 # Stock enough for every checkout (the seed holds at most 60 per SKU): import a
 # deep copy of data/stock.json into the data directory before `up` seeds it.
 python3 -c 'import json,sys; d=json.load(open("data/stock.json")); [l.update(available=1000000) for l in d["levels"]]; json.dump(d, open(sys.argv[1], "w"))' "$out/stock.json"

@@ -158,6 +158,26 @@ def test_cart_keeps_carts_in_redis_from_a_secret(overlay: Overlay):
     assert not any(k.startswith("EMPORIUM_CART__DATABASE__") for k in env), "cart has no database in the cluster"
 
 
+def test_gateway_keeps_rate_limits_in_redis_from_a_secret(overlay: Overlay):
+    """Every replica must see the same counts: a per-pod memory backend would
+    multiply each limit by the number of replicas."""
+    w = overlay.workload("Deployment/gateway")
+    c = w.containers(include_init=False)[0]
+    env = overlay.environment(w, c)
+    assert env.get("EMPORIUM_GATEWAY__RATE_LIMIT__MODE") in ("enforce", "shadow")
+    assert env.get("EMPORIUM_GATEWAY__RATE_LIMIT__BACKEND") == "redis", "limits shared by every replica"
+    assert env.get("EMPORIUM_GATEWAY__RATE_LIMIT__FAIL_MODE") in ("open", "closed")
+    assert "EMPORIUM_GATEWAY__RATE_LIMIT__REDIS__URL" not in env, "the Redis URL may hold a password: a Secret file"
+    path = env["EMPORIUM_GATEWAY__RATE_LIMIT__REDIS__URL_FILE"]
+    ref = overlay.mounted_file(w, c, path)
+    assert ref and ref[0] == "Secret" and ref[1].startswith("gateway-redis"), f"REDIS__URL_FILE is {ref}"
+    url = overlay.read_file_value(w, c, path)
+    assert urlsplit(url).scheme in ("redis", "rediss"), f"{url}: redis:// or rediss:// (TLS)"
+    if overlay.name != "dev":
+        assert urlsplit(url).scheme == "rediss", f"{url}: the managed Redis is reached over TLS"
+    assert w.labels.get("emporium.io/redis-client") == "true"
+
+
 def test_currency_reads_rates_from_a_live_configmap(overlay: Overlay):
     w = overlay.workload("Deployment/currency")
     c = w.containers(include_init=False)[0]

@@ -78,7 +78,8 @@ def test_the_configuration_implies_the_call_graph_of_the_code(overlay: Overlay):
     want |= {w.id for w in overlay.workloads if w.kind in ("Job", "CronJob") and w.labels.get("emporium.io/postgres-client") == "true"}
     assert want == database_clients, f"database clients {sorted(database_clients)}, want {sorted(want)}"
     assert {"Deployment/catalog", "Job/catalog-migrate", "Job/catalog-import", "Deployment/checkout", "Job/checkout-migrate"} <= database_clients
-    assert {source for source, _, port in calls if port == redis} == {"Deployment/cart"}, calls
+    # The cart's store, and the gateway's rate limits shared by its replicas.
+    assert {source for source, _, port in calls if port == redis} == {"Deployment/cart", "Deployment/gateway"}, calls
     nats = 4222
     want = {f"Deployment/{svc}" for svc in deployed() if rust_config(svc).has_events()}
     assert {source for source, _, port in calls if port == nats} == want, f"event bus clients: want {sorted(want)}"

@@ -7,6 +7,7 @@ mod bad_input;
 mod browse;
 mod cache;
 mod edge;
+mod limits;
 mod observability;
 mod resilience;
 

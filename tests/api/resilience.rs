@@ -239,7 +239,9 @@ async fn with_a_registry_replicas_register_when_ready_leave_when_they_drain_and_
     // The gateway names the service; the registry, not DNS, says where it is.
     let mut gateway_settings = registry.to_vec();
     gateway_settings.push(("catalog.resolve_interval", "200ms"));
-    let gateway = spawn_gateway_with("http://catalog:50051", table(&gateway_settings))
+    let mut settings = table(&gateway_settings);
+    emporium_chassis::config::merge(&mut settings, crate::uncached());
+    let gateway = spawn_gateway_with("http://catalog:50051", settings)
         .await
         .unwrap();
     let statuses = reads(&gateway, "/api/v1/categories", 200).await;

@@ -202,6 +202,29 @@ async fn a_bad_setting_exits_64_naming_the_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("gateway.http_addr"), "{stderr}");
 
+    // A rate limit that makes no sense stops the gateway before it binds.
+    for (var, value, key) in [
+        (
+            "EMPORIUM_GATEWAY__RATE_LIMIT__READ__REQUESTS",
+            "0",
+            "gateway.rate_limit.read.requests",
+        ),
+        (
+            "EMPORIUM_GATEWAY__RATE_LIMIT__BACKEND",
+            "redis",
+            "gateway.rate_limit.redis.url",
+        ),
+    ] {
+        let output = emporium(&["serve", "gateway"])
+            .env(var, value)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(output.status.code(), Some(64), "{var}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(key), "{var}={value}: {stderr}");
+    }
+
     let output = emporium(&["migrate"])
         .env("EMPORIUM_CATALOG__DATABSE__URL", "x")
         .output()

@@ -331,7 +331,7 @@ pub async fn spawn_gateway_resolving(
     resolver: emporium_chassis::client::Resolver,
     overrides: Table,
 ) -> anyhow::Result<Running> {
-    let mut base = Table::new();
+    let mut base = gateway_base();
     let mut catalog = Table::new();
     catalog.insert("url".into(), catalog_url.into());
     base.insert("catalog".into(), catalog.into());
@@ -355,6 +355,17 @@ pub async fn spawn_gateway_resolving(
     .await
 }
 
+/// Settings every test gateway starts from: rate limits off, so tests of
+/// other concerns can send as many requests as they like from one address;
+/// tests of the limits switch them on (`rate_limit.mode`).
+fn gateway_base() -> Table {
+    let mut rate_limit = Table::new();
+    rate_limit.insert("mode".into(), "off".into());
+    let mut base = Table::new();
+    base.insert("rate_limit".into(), rate_limit.into());
+    base
+}
+
 /// Starts the gateway in front of the catalog at `catalog_url`.
 pub async fn spawn_gateway(catalog_url: &str) -> anyhow::Result<Running> {
     spawn_gateway_with(catalog_url, Table::new()).await
@@ -362,7 +373,7 @@ pub async fn spawn_gateway(catalog_url: &str) -> anyhow::Result<Running> {
 
 /// Like [`spawn_gateway`], with extra settings (e.g. a short `catalog.timeout`).
 pub async fn spawn_gateway_with(catalog_url: &str, overrides: Table) -> anyhow::Result<Running> {
-    let mut base = Table::new();
+    let mut base = gateway_base();
     let mut catalog = Table::new();
     catalog.insert("url".into(), catalog_url.into());
     base.insert("catalog".into(), catalog.into());

@@ -29,6 +29,15 @@ pub enum ApiError {
     Deadline(&'static str),
     #[error("the request took longer than {0:?}")]
     Timeout(std::time::Duration),
+    /// Over a rate limit, or sign-ins to the account are locked.
+    #[error("{detail}")]
+    RateLimited {
+        detail: String,
+        retry_after: std::time::Duration,
+    },
+    /// The rate-limit store cannot be asked and the fail mode is `closed`.
+    #[error("requests cannot be counted right now; try again shortly")]
+    LimiterUnavailable,
 }
 
 impl ApiError {
@@ -46,7 +55,8 @@ impl ApiError {
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::Unauthenticated(_) => ErrorKind::Unauthenticated,
             Self::Forbidden(_) => ErrorKind::PermissionDenied,
-            Self::KeysUnavailable => ErrorKind::Unavailable,
+            Self::KeysUnavailable | Self::LimiterUnavailable => ErrorKind::Unavailable,
+            Self::RateLimited { .. } => ErrorKind::RateLimited,
             Self::Upstream { status, .. } => ErrorKind::from_status(status),
             Self::Deadline(_) | Self::Timeout(_) => ErrorKind::DeadlineExceeded,
         }
@@ -83,9 +93,12 @@ impl IntoResponse for ApiError {
                     .and_then(|v| http::HeaderValue::from_str(v).ok())
                     .unwrap_or(http::HeaderValue::from_static("1")),
             ),
-            (_, ErrorKind::Unavailable | ErrorKind::RateLimited) => {
-                Some(http::HeaderValue::from_static("1"))
+            (_, ErrorKind::Unavailable) => Some(http::HeaderValue::from_static("1")),
+            (Self::RateLimited { retry_after, .. }, _) => {
+                Some(crate::limit::retry_after_value(*retry_after))
             }
+            // An upstream that is busy (accounts' hash queue): try again shortly.
+            (_, ErrorKind::RateLimited) => Some(http::HeaderValue::from_static("1")),
             _ => None,
         };
         let mut response = Problem::new(kind, self.detail()).into_response();

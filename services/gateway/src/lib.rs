@@ -12,6 +12,8 @@
 //! ## Layout
 //! - [`config`] — settings (`[gateway]`, `EMPORIUM_GATEWAY__…`)
 //! - [`api`] — routes, request guards, REST types, the OpenAPI document
+//! - [`limit`] — rate limits per client and route class, failed sign-ins
+//!   per account (memory or Redis)
 //! - [`error`] — the gateway's error type, answered as problem documents
 
 pub mod api;
@@ -19,6 +21,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod limit;
 pub mod shed;
 
 use std::net::SocketAddr;

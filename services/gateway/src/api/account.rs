@@ -11,6 +11,8 @@ use super::extract::ApiJson;
 use super::views::{Login, ProblemDoc, SignUp, Token, User};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::limit::LoginOutcome;
+use emporium_chassis::ErrorKind;
 
 /// Creates a customer account.
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", request_body = SignUp,
@@ -44,12 +46,16 @@ pub async fn signup(
     responses(
         (status = 200, description = "An access token", body = Token),
         (status = 401, description = "Wrong e-mail or password", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "Accounts unavailable, or (fail mode `closed`) the rate-limit store", body = ProblemDoc, content_type = "application/problem+json"),
     ))]
 pub async fn login(
     State(state): State<AppState>,
     scope: Scope,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Json<Token>, ApiError> {
+    // Counted before accounts is asked, so parallel guesses cannot overtake
+    // the lockout; refused the same way whether or not the account exists.
+    let attempt = state.limiter.login_attempt(&body.email).await?;
     let request = pb::SignInRequest {
         email: body.email,
         password: body.password,
@@ -60,7 +66,15 @@ pub async fn login(
             c.sign_in(r).await
         })
         .await
-        .map_err(ApiError::upstream("accounts"))?;
+        .map_err(ApiError::upstream("accounts"));
+    attempt
+        .settle(match &signed_in {
+            Ok(_) => LoginOutcome::Succeeded,
+            Err(e) if e.kind() == ErrorKind::Unauthenticated => LoginOutcome::Failed,
+            Err(_) => LoginOutcome::Inconclusive,
+        })
+        .await;
+    let signed_in = signed_in?;
     Ok(Json(Token {
         access_token: signed_in.access_token,
         token_type: signed_in.token_type,

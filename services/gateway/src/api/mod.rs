@@ -30,6 +30,7 @@ use utoipa::OpenApi;
 use crate::auth::{Keys, authenticate};
 use crate::config::GatewayConfig;
 use crate::error::ApiError;
+use crate::limit::Limiter;
 
 /// What handlers share: upstream clients (each with its deadline) and the
 /// token verifier.
@@ -41,6 +42,8 @@ pub struct AppState {
     pub currency: Client<CurrencyServiceClient<Channel>>,
     pub checkout: Client<CheckoutServiceClient<Channel>>,
     pub keys: Arc<Keys>,
+    /// Rate limits and failed sign-ins (also the middleware's state).
+    pub limiter: Arc<Limiter>,
 }
 
 impl AppState {
@@ -65,6 +68,7 @@ impl AppState {
             AccountsServiceClient::new,
         )?;
         let keys = Arc::new(Keys::new(accounts.clone(), config.auth.clone()));
+        let limiter = Arc::new(Limiter::new(&config.rate_limit, metrics)?);
         Ok(Self {
             catalog: Client::new(
                 "gateway.catalog",
@@ -92,6 +96,7 @@ impl AppState {
             )?,
             accounts,
             keys,
+            limiter,
         })
     }
 }
@@ -125,7 +130,7 @@ pub struct Limits {
         orders::checkout, orders::list, orders::get,
         admin::create, admin::update, admin::delete,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &RateLimited),
     tags(
         (name = "catalog", description = "Products, categories and currencies"),
         (name = "accounts", description = "Sign-up, sign-in, token keys"),
@@ -154,6 +159,95 @@ impl utoipa::Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every operation is rate-limited: each answer carries `RateLimit-Policy`
+/// and `RateLimit`, and any may be a 429 with `Retry-After` (the shared
+/// `TooManyRequests` response).
+#[derive(Debug)]
+struct RateLimited;
+
+impl utoipa::Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::{Header, HeaderBuilder};
+        use utoipa::openapi::schema::{Object, Type};
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+
+        let string_header = |description: &str| -> Header {
+            HeaderBuilder::new()
+                .schema(Some(Object::with_type(Type::String)))
+                .description(Some(description))
+                .build()
+        };
+        let limit_headers = [
+            (
+                "RateLimit-Policy",
+                string_header(
+                    "The limit of this route class (IETF draft-ietf-httpapi-ratelimit-headers): \
+                     `\"read\";q=300;w=60` is 300 requests per 60 s, per signed-in user or \
+                     client address. Sent when limits are enforced.",
+                ),
+            ),
+            (
+                "RateLimit",
+                string_header(
+                    "What is left of it: `\"read\";r=299;t=1` is 299 requests now, the whole \
+                     quota back in 1 s.",
+                ),
+            ),
+        ];
+        let too_many = ResponseBuilder::new()
+            .description(
+                "Too many requests from this client for this route class, or too many failed \
+                 sign-ins for this account",
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(Some(Object::with_type(Type::Integer)))
+                    .description(Some("Seconds to wait before trying again"))
+                    .build(),
+            )
+            .header(limit_headers[0].0, limit_headers[0].1.clone())
+            .header(limit_headers[1].0, limit_headers[1].1.clone())
+            .content(
+                emporium_chassis::error::PROBLEM_JSON,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ProblemDoc")))
+                    .build(),
+            )
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .responses
+            .insert("TooManyRequests".into(), too_many.into());
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for response in operation.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        for (name, header) in &limit_headers {
+                            response
+                                .headers
+                                .insert((*name).into(), header.clone().into());
+                        }
+                    }
+                }
+                operation.responses.responses.insert(
+                    "429".into(),
+                    RefOr::Ref(Ref::from_response_name("TooManyRequests")),
+                );
+            }
+        }
     }
 }
 
@@ -197,6 +291,24 @@ pub fn router(state: AppState, limits: Limits, metrics: Arc<Metrics>) -> Router 
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // The edge, innermost first (a request passes them bottom-up):
+        // JSON answers compressed as the client accepts (gzip, br), with
+        // `Vary: Accept-Encoding`; tiny bodies are sent as they are.
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .gzip(true)
+                .br(true),
+        )
+        // Public reads from memory (encoded bodies, keyed by Accept-Encoding),
+        // behind the rate limit: a cached answer is charged like any other.
+        .layer(middleware::from_fn_with_state(
+            crate::cache::Cache::new(limits.cache, &metrics),
+            crate::cache::cache,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state.limiter),
+            crate::limit::limit,
+        ))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state.keys),
             authenticate,
@@ -206,18 +318,6 @@ pub fn router(state: AppState, limits: Limits, metrics: Arc<Metrics>) -> Router 
             usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
         ))
         .layer(middleware::from_fn_with_state(limits, guard))
-        // JSON answers compressed as the client accepts (gzip, br), with
-        // `Vary: Accept-Encoding`; tiny bodies are sent as they are.
-        .layer(
-            tower_http::compression::CompressionLayer::new()
-                .gzip(true)
-                .br(true),
-        )
-        // Public reads from memory (encoded bodies, keyed by Accept-Encoding).
-        .layer(middleware::from_fn_with_state(
-            crate::cache::Cache::new(limits.cache, &metrics),
-            crate::cache::cache,
-        ))
         .layer(middleware::from_fn_with_state(
             crate::shed::Shedder::new(&limits.overload, &metrics),
             crate::shed::shed,
