@@ -34,7 +34,13 @@ impl RequestId {
                         || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'=')
                 })
         });
-        Self(valid.map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned))
+        Self(valid.map_or_else(
+            || {
+                use crate::telemetry::trace::random_u64;
+                format!("{:016x}{:016x}", random_u64(), random_u64())
+            },
+            str::to_owned,
+        ))
     }
 }
 

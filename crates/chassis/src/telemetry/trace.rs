@@ -24,11 +24,11 @@ pub struct TraceContext {
 impl TraceContext {
     /// The first span of a new trace.
     pub fn new_root() -> Self {
-        let random = uuid::Uuid::new_v4().into_bytes();
-        let mut trace_id = random;
-        // A v4 UUID has fixed version bits; xor with a second one keeps all 128 bits random.
-        for (b, r) in trace_id.iter_mut().zip(uuid::Uuid::new_v4().into_bytes()) {
-            *b ^= r;
+        let mut trace_id = [0u8; 16];
+        trace_id[..8].copy_from_slice(&random_u64().to_le_bytes());
+        trace_id[8..].copy_from_slice(&random_u64().to_le_bytes());
+        if trace_id == [0; 16] {
+            trace_id[0] = 1; // all zeros is invalid
         }
         Self {
             trace_id,
@@ -122,12 +122,43 @@ impl fmt::Debug for TraceContext {
     }
 }
 
+/// 64 random bits for ids (trace, span, request ids): unique, not secret.
+/// A per-thread SplitMix64 generator seeded once from the operating system,
+/// so an id costs no system call (a `getrandom` per id was several percent
+/// of a cached read's CPU time).
+pub fn random_u64() -> u64 {
+    use std::cell::Cell;
+    fn seed() -> u64 {
+        let mut bytes = [0u8; 8];
+        if getrandom::fill(&mut bytes).is_err() {
+            // No OS randomness: the clock and the thread still make ids
+            // unique enough to tell requests apart.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let thread = format!("{:?}", std::thread::current().id());
+            return (nanos as u64)
+                ^ thread
+                    .bytes()
+                    .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+        }
+        u64::from_le_bytes(bytes)
+    }
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(seed());
+    }
+    STATE.with(|state| {
+        let x = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        state.set(x);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    })
+}
+
 fn new_span_id() -> [u8; 8] {
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    let mut id = [0u8; 8];
-    // Bytes 0..6 and 10..12 of a v4 UUID are fully random.
-    id[..6].copy_from_slice(&bytes[..6]);
-    id[6..].copy_from_slice(&bytes[10..12]);
+    let id = random_u64().to_le_bytes();
     if id == [0; 8] {
         [1, 0, 0, 0, 0, 0, 0, 0]
     } else {
@@ -166,6 +197,26 @@ mod tests {
     use super::*;
 
     const SAMPLE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn new_ids_are_distinct_across_threads_and_never_zero() {
+        let ids: Vec<u64> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..50_000).map(|_| random_u64()).collect::<Vec<_>>()))
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        let roots: std::collections::HashSet<_> = (0..10_000)
+            .map(|_| TraceContext::new_root().trace_id())
+            .collect();
+        assert_eq!(roots.len(), 10_000);
+        assert!(roots.iter().all(|t| t.len() == 32 && t != &"0".repeat(32)));
+    }
 
     #[test]
     fn parses_and_prints_a_valid_traceparent() {
