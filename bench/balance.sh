@@ -75,17 +75,7 @@ served() { # calls of GetProduct replica 127.0.0.$1 has answered
 }
 run() { # port -> "req/s p50 p99 non2xx"
   wrk -t2 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$1$path" >"$out/wrk" 2>&1
-  python3 - "$out/wrk" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-def ms(v):
-    n, u = re.fullmatch(r"([\d.]+)(us|ms|s|m)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[u]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t)[1])
-p50 = ms(re.search(r"^\s+50%\s+(\S+)", t, re.M)[1]); p99 = ms(re.search(r"^\s+99%\s+(\S+)", t, re.M)[1])
-bad = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-print(f"{rps:.0f} {p50:.3f} {p99:.3f} {bad[1] if bad else 0}")
-PY
+  python3 bench/wrk_summary.py "$out/wrk"
 }
 echo "Machine: $(nproc) cores; $(date -u +%F); release build; wrk -t2 -c$conns -d${secs}s GET $path"
 run "$single" >/dev/null # warm-up

@@ -66,20 +66,7 @@ async fn start_up_in(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut table = String::new();
-    let read = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            table.push_str(&line);
-            table.push('\n');
-            if line.contains("Stop:") {
-                break;
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), read)
-        .await
-        .expect("emporium up printed its table");
+    let table = read_table(&mut child).await;
     if !table.contains("Emporium is up") {
         let mut stderr = String::new();
         let _ =
@@ -104,6 +91,26 @@ async fn start_up_in(
         payment_grpc: payment[1].replace("grpc://", "http://"),
     };
     (up, table)
+}
+
+/// Reads what `up` prints on standard output until its table ends
+/// ("Stop: …"), within 60 s.
+async fn read_table(child: &mut Child) -> String {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut table = String::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            table.push_str(&line);
+            table.push('\n');
+            if line.contains("Stop:") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("emporium up printed its table");
+    table
 }
 
 async fn start_up(extra_env: &[(&str, &str)]) -> (Up, String) {
@@ -859,20 +866,7 @@ async fn up_listens_on_loopback_only_with_its_default_ports() {
     .kill_on_drop(true);
     let mut child = cmd.spawn().unwrap();
     let pid = child.id().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut table = String::new();
-    let read = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            table.push_str(&line);
-            table.push('\n');
-            if line.contains("Stop:") {
-                break;
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), read)
-        .await
-        .expect("up printed its table");
+    let table = read_table(&mut child).await;
     assert!(table.contains("Emporium is up"), "{table}");
     assert!(table.contains("http://127.0.0.1:8080"), "{table}");
     let sockets = listening(pid);
