@@ -11,6 +11,7 @@ mod crash;
 mod events;
 mod faults;
 mod input;
+mod prices;
 
 use emporium_api::inventory::v1 as inventory;
 use emporium_api::inventory::v1::inventory_service_client::InventoryServiceClient;

@@ -66,31 +66,75 @@ impl CurrencyService for CurrencyApi {
         let from = r
             .from
             .ok_or_else(|| invalid(Invalid::new("from", "is required")))?;
-        let currency = CurrencyCode::parse(&from.currency_code)
-            .map_err(|e| invalid(e.at("currency_code").within("from")))?;
-        let to = CurrencyCode::parse(&r.to_currency_code)
-            .map_err(|_| {
-                Invalid::new(
-                    "to_currency_code",
-                    format!(
-                        "`{}` is not an ISO 4217 code like USD",
-                        r.to_currency_code.escape_debug()
-                    ),
-                )
-            })
-            .map_err(invalid)?;
+        let from = amount(&from).map_err(|e| invalid(e.within("from")))?;
+        let to = target(&r.to_currency_code)?;
         let conversion = self
             .rates
             .current()
-            .convert(Money::new(from.minor_units, currency), to)
+            .convert(from, to)
             .map_err(CurrencyError::from)?;
         Ok(Response::new(pb::ConvertResponse {
-            converted: Some(types::Money {
-                minor_units: conversion.converted.minor(),
-                currency_code: conversion.converted.currency().to_string(),
-            }),
+            converted: Some(money(conversion.converted)),
             rate: conversion.rate.to_string(),
             rates_date: conversion.date.to_string(),
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(to = %request.get_ref().to_currency_code, n = request.get_ref().amounts.len()))]
+    async fn convert_many(
+        &self,
+        request: Request<pb::ConvertManyRequest>,
+    ) -> Result<Response<pb::ConvertManyResponse>, Status> {
+        let r = request.into_inner();
+        if r.amounts.len() > MAX_AMOUNTS {
+            return Err(invalid(Invalid::new(
+                "amounts",
+                format!("at most {MAX_AMOUNTS} per call (got {})", r.amounts.len()),
+            )));
+        }
+        let amounts = r
+            .amounts
+            .iter()
+            .enumerate()
+            .map(|(i, m)| amount(m).map_err(|e| invalid(e.within(format!("amounts[{i}]")))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let to = target(&r.to_currency_code)?;
+        // One snapshot of the rates for every amount.
+        let rates = self.rates.current();
+        let mut converted = Vec::with_capacity(amounts.len());
+        let mut date = None;
+        for from in amounts {
+            let conversion = rates.convert(from, to).map_err(CurrencyError::from)?;
+            date = Some(conversion.date);
+            converted.push(money(conversion.converted));
+        }
+        Ok(Response::new(pb::ConvertManyResponse {
+            converted,
+            rates_date: date.map(|d| d.to_string()).unwrap_or_default(),
+        }))
+    }
+}
+
+/// Most amounts one `ConvertMany` takes (a page of products).
+const MAX_AMOUNTS: usize = 100;
+
+fn amount(m: &types::Money) -> Result<Money, Invalid> {
+    let currency = CurrencyCode::parse(&m.currency_code).map_err(|e| e.at("currency_code"))?;
+    Ok(Money::new(m.minor_units, currency))
+}
+
+fn target(code: &str) -> Result<CurrencyCode, Status> {
+    CurrencyCode::parse(code).map_err(|_| {
+        invalid(Invalid::new(
+            "to_currency_code",
+            format!("`{}` is not an ISO 4217 code like USD", code.escape_debug()),
+        ))
+    })
+}
+
+fn money(m: Money) -> types::Money {
+    types::Money {
+        minor_units: m.minor(),
+        currency_code: m.currency().to_string(),
     }
 }

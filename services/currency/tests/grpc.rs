@@ -348,3 +348,81 @@ async fn answers_the_grpc_health_protocol_as_serving() {
     let stopped = currency.stop().await.unwrap();
     assert_eq!(stopped, emporium_chassis::lifecycle::Stopped::Drained);
 }
+
+#[tokio::test]
+async fn many_amounts_convert_in_one_call_exactly_as_one_by_one() {
+    let service = spawn_currency().await.unwrap();
+    let mut client = client(&service).await;
+    let amounts = [
+        (1999, "USD"),
+        (0, "EUR"),
+        (123_456, "JPY"),
+        (5, "USD"),
+        (-250, "EUR"),
+    ];
+    let many = client
+        .convert_many(pb::ConvertManyRequest {
+            amounts: amounts
+                .iter()
+                .map(|(minor_units, code)| types::Money {
+                    minor_units: *minor_units,
+                    currency_code: (*code).into(),
+                })
+                .collect(),
+            to_currency_code: "GBP".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(many.converted.len(), amounts.len());
+    for ((minor_units, code), converted) in amounts.iter().zip(&many.converted) {
+        let one = convert(&mut client, *minor_units, code, "GBP").await;
+        assert_eq!(
+            Some(converted),
+            one.converted.as_ref(),
+            "{minor_units} {code}"
+        );
+        assert_eq!(many.rates_date, one.rates_date);
+    }
+}
+
+#[tokio::test]
+async fn a_batch_too_big_or_with_a_bad_amount_is_refused_naming_it() {
+    let service = spawn_currency().await.unwrap();
+    let mut client = client(&service).await;
+    let usd = |minor_units| types::Money {
+        minor_units,
+        currency_code: "USD".into(),
+    };
+    let too_many = client
+        .convert_many(pb::ConvertManyRequest {
+            amounts: (0..101).map(usd).collect(),
+            to_currency_code: "EUR".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code(), Code::InvalidArgument);
+    assert!(too_many.message().contains("at most 100"), "{too_many:?}");
+    let mut amounts: Vec<types::Money> = (0..3).map(usd).collect();
+    amounts[2].currency_code = "XX".into();
+    let bad = client
+        .convert_many(pb::ConvertManyRequest {
+            amounts,
+            to_currency_code: "EUR".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(bad.message().contains("amounts[2]"), "{bad:?}");
+    let bad_target = client
+        .convert_many(pb::ConvertManyRequest {
+            amounts: vec![usd(1)],
+            to_currency_code: "euro".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        bad_target.message().contains("to_currency_code"),
+        "{bad_target:?}"
+    );
+}

@@ -43,36 +43,50 @@ pub async fn list(
     }))
 }
 
-/// Fills `display_price` of every product with its price in `currency`,
-/// converting concurrently.
+/// Fills `display_price` of every product with its price in `currency`, in
+/// one `ConvertMany` call for the whole page.
 pub async fn convert_prices(
     state: &AppState,
     scope: &super::extract::Scope,
     currency: &str,
     products: &mut [Product],
 ) -> Result<(), ApiError> {
+    if products.is_empty() {
+        return Ok(());
+    }
     let ctx = scope.context(None);
-    let conversions = products.iter().map(|p| {
-        let request = pb::ConvertRequest {
-            from: Some(types::Money {
+    // One call for the whole page, with one set of rates.
+    let request = pb::ConvertManyRequest {
+        amounts: products
+            .iter()
+            .map(|p| types::Money {
                 minor_units: p.price.amount_minor,
                 currency_code: p.price.currency.clone(),
-            }),
-            to_currency_code: currency.to_owned(),
-        };
-        let ctx = &ctx;
-        async move {
-            state
-                .currency
-                .call_idempotent(ctx, request, |mut c, r| async move { c.convert(r).await })
-                .await
-        }
-    });
-    let converted = futures_util::future::try_join_all(conversions)
+            })
+            .collect(),
+        to_currency_code: currency.to_owned(),
+    };
+    let converted = state
+        .currency
+        .call_idempotent(
+            &ctx,
+            request,
+            |mut c, r| async move { c.convert_many(r).await },
+        )
         .await
-        .map_err(ApiError::upstream("currency"))?;
-    for (product, response) in products.iter_mut().zip(converted) {
-        let m = response.converted.unwrap_or_default();
+        .map_err(ApiError::upstream("currency"))?
+        .converted;
+    if converted.len() != products.len() {
+        return Err(ApiError::Upstream {
+            service: "currency",
+            status: tonic::Status::internal(format!(
+                "{} amounts converted for {} asked",
+                converted.len(),
+                products.len()
+            )),
+        });
+    }
+    for (product, m) in products.iter_mut().zip(converted) {
         product.display_price = Some(Money {
             currency: m.currency_code,
             amount_minor: m.minor_units,
