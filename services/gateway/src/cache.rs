@@ -398,8 +398,8 @@ pub async fn cache(State(cache): State<Arc<Cache>>, request: Request, next: Next
             if age < ttl + swr {
                 // Serve it now; fetch it again, once, in the background.
                 if !entries.pending.contains_key(&key) {
-                    let fetching = start_fetch(&cache, key.clone(), next, request, max_entry);
-                    entries.pending.insert(key.clone(), fetching.clone());
+                    let fetching =
+                        start_fetch(&cache, &mut entries, key.clone(), next, request, max_entry);
                     tokio::spawn(fetching);
                 }
                 drop(entries);
@@ -411,9 +411,7 @@ pub async fn cache(State(cache): State<Arc<Cache>>, request: Request, next: Next
             Some(pending) => pending.clone(),
             None => {
                 cache.misses.inc();
-                let fetching = start_fetch(&cache, key.clone(), next, request, max_entry);
-                entries.pending.insert(key.clone(), fetching.clone());
-                fetching
+                start_fetch(&cache, &mut entries, key.clone(), next, request, max_entry)
             }
         };
         (stored, pending)
@@ -429,16 +427,20 @@ pub async fn cache(State(cache): State<Arc<Cache>>, request: Request, next: Next
     answer(&cache, &fetched.answer, &if_none_match, head, "MISS")
 }
 
-/// A shared fetch of `key` that stores its answer and leaves the pending map.
+/// Starts a shared fetch of `key`, registered in `entries.pending` (whose
+/// lock the caller holds) until it has stored its answer.
 fn start_fetch(
     cache: &Arc<Cache>,
+    entries: &mut Entries,
     key: String,
     next: Next,
     request: Request,
     max_entry: usize,
 ) -> Pending {
-    let cache = Arc::clone(cache);
-    async move {
+    let owner = Arc::clone(cache);
+    let pending_key = key.clone();
+    let fetching = async move {
+        let cache = owner;
         let fetched = fetch(next, request, max_entry).await;
         if fetched.cacheable {
             cache.store(&key, Arc::clone(&fetched.answer));
@@ -447,7 +449,9 @@ fn start_fetch(
         fetched
     }
     .boxed()
-    .shared()
+    .shared();
+    entries.pending.insert(pending_key, fetching.clone());
+    fetching
 }
 
 #[cfg(test)]
